@@ -1,0 +1,260 @@
+"""The ``nodegraph`` command: run, validate and list nodes headless; open the editor.
+
+Exit codes: 0 success; 1 a node failed at run time; 2 invalid workflow or arguments;
+130 interrupted. Errors are printed as messages naming the node and input, never as
+bare tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .problems import Problem, WorkflowError, errors
+
+EXIT_OK, EXIT_NODE_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad command-line arguments (exit code 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept import-light so --help is instant)."""
+    parser = argparse.ArgumentParser(
+        prog="nodegraph", description="Node-based diffusion image generation.")
+    parser.add_argument("--version", action="version", version=f"nodegraph {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a workflow headless")
+    run.add_argument("workflow", help="workflow .json file")
+    run.add_argument("-o", "--output-dir", default="output", help="folder for saved images")
+    run.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                     help="override a param (NODE is a node id or a unique title)")
+    run.add_argument("--sweep", action="append", default=[], metavar="NODE.PARAM=V1,V2,...",
+                     help="run once per value (several --sweep: every combination), "
+                          "in one process, reusing the cache")
+    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    run.add_argument("--report", metavar="REPORT.json",
+                     help="write what ran, what was cached, timings and files as JSON")
+    run.add_argument("--output", action="append", dest="outputs", metavar="NODE",
+                     help="run only what this node needs (default: every output node)")
+    run.add_argument("--cache-mb", type=int, default=4096, help="cache budget in MiB")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    validate = commands.add_parser("validate", help="check a workflow without running it")
+    validate.add_argument("workflow")
+    validate.add_argument("--json", action="store_true", help="problems as JSON")
+
+    nodes = commands.add_parser("nodes", help="list the node types")
+    nodes.add_argument("--json", action="store_true", help="full declarations as JSON")
+
+    gui = commands.add_parser("gui", help="open the editor")
+    gui.add_argument("workflow", nargs="?")
+    gui.add_argument("--screenshot", metavar="FILE.png",
+                     help="render the window to a PNG and exit")
+    gui.add_argument("--run", action="store_true", help="run the workflow before the screenshot")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "nodes":
+            return _nodes(args)
+        return _gui(args)
+    except WorkflowError as error:
+        _print_problems(error.problems)
+        return EXIT_INVALID
+    except UsageError as error:
+        print(f"nodegraph: error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("nodegraph: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    count = len(errors(problems))
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    if count:
+        print(f"nodegraph: {count} problem{'s' * (count != 1)} found", file=sys.stderr)
+
+
+def _registry():
+    from .registry import default_registry
+
+    registry = default_registry()
+    for message in registry.plugin_errors:
+        print(f"nodegraph: warning: {message}", file=sys.stderr)
+    return registry
+
+
+def _load(path: str, registry) -> tuple[Any, list[Problem]]:
+    from .workflow import load
+
+    return load(path, registry)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    graph, problems = _load(args.workflow, _registry())
+    if args.json:
+        print(json.dumps([p.to_json() for p in problems], indent=2))
+    elif problems:
+        _print_problems(problems)
+    if errors(problems):
+        return EXIT_INVALID
+    if not args.json:
+        print(f"{args.workflow}: valid ({len(graph)} nodes, {len(graph.links)} links)")
+    return EXIT_OK
+
+
+def _nodes(args: argparse.Namespace) -> int:
+    registry = _registry()
+    if args.json:
+        print(json.dumps(registry.to_json(), indent=2, default=str))
+        return EXIT_OK
+    category = None
+    for spec in registry:
+        if spec.category != category:
+            category = spec.category
+            print(f"\n[{category}]")
+        inputs = ", ".join(f"{i.name}: {i.type}{'?' * i.optional}" for i in spec.inputs)
+        params = ", ".join(f"{p.name}={p.default!r}" for p in spec.params)
+        outputs = ", ".join(f"{o.name}: {o.type}" for o in spec.outputs)
+        print(f"  {spec.id}  ({spec.title})")
+        for label, text in (("in", inputs), ("params", params), ("out", outputs)):
+            if text:
+                print(f"      {label:<7}{text}")
+    return EXIT_OK
+
+
+def _split_assignment(text: str, option: str) -> tuple[str, str, str]:
+    target, sep, value = text.partition("=")
+    node_ref, dot, param = target.rpartition(".")
+    if not sep or not dot or not node_ref or not param:
+        raise UsageError(f"{option} {text!r}: expected NODE.PARAM=VALUE")
+    return node_ref, param, value
+
+
+def _resolve(graph, registry, node_ref: str, param_name: str, option: str):
+    from .graph import GraphError
+
+    try:
+        node = graph.find_node(node_ref)
+    except GraphError as error:
+        raise UsageError(f"{option}: {error}") from None
+    spec = registry.get(node.type)
+    param = spec.param(param_name) if spec else None
+    if param is None:
+        names = ", ".join(p.name for p in spec.params) if spec else "unknown node type"
+        raise UsageError(f"{option}: node {node.label()} has no param {param_name!r} "
+                         f"(params: {names})")
+    if graph.link_into(node.id, param_name) is not None:
+        raise UsageError(f"{option}: param {param_name!r} of {node.label()} is driven by a "
+                         "link; set the node it comes from instead")
+    return node, param
+
+
+def _parse_value(param, node, text: str, option: str) -> Any:
+    from .registry import ParamValueError
+
+    try:
+        return param.parse(text)
+    except ParamValueError as error:
+        raise UsageError(f"{option}: {node.label()} param {param.name!r}: {error}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .cache import NodeCache
+    from .executor import Executor
+
+    registry = _registry()
+    graph, problems = _load(args.workflow, registry)
+    warnings = [p for p in problems if p.severity != "error"]
+    if warnings:
+        _print_problems(warnings)
+    for text in args.set:
+        node_ref, name, value = _split_assignment(text, "--set")
+        node, param = _resolve(graph, registry, node_ref, name, "--set")
+        graph.set_param(node.id, name, _parse_value(param, node, value, "--set"))
+    axes = []
+    for text in args.sweep:
+        node_ref, name, values = _split_assignment(text, "--sweep")
+        node, param = _resolve(graph, registry, node_ref, name, "--sweep")
+        parsed = [_parse_value(param, node, v, "--sweep") for v in values.split(",")]
+        axes.append([(node.id, name, v) for v in parsed])
+    if args.cache_mb <= 0:
+        raise UsageError("--cache-mb must be positive")
+    executor = Executor(registry, NodeCache(args.cache_mb * 1024**2), device=args.device,
+                        output_dir=args.output_dir,
+                        base_dir=Path(args.workflow).resolve().parent)
+    reports, worst = [], EXIT_OK
+    combos = list(itertools.product(*axes)) if axes else [()]
+    for index, combo in enumerate(combos):
+        run_graph = graph.copy()
+        for node_id, name, value in combo:
+            run_graph.set_param(node_id, name, value)
+        label = ", ".join(f"{graph.nodes[n].title or n}.{p}={v}" for n, p, v in combo)
+        if len(combos) > 1:
+            print(f"run {index + 1}/{len(combos)}: {label}", file=sys.stderr)
+        info = {"workflow": str(args.workflow), "set": args.set,
+                "sweep": {f"{n}.{p}": v for n, p, v in combo}}
+        result = _run_once(executor, run_graph, args, info)
+        reports.append({"set": info["sweep"], **result.to_json()})
+        for path in result.files:
+            print(path)
+        for failure in result.failures.values():
+            print(f"nodegraph: {failure}", file=sys.stderr)
+        if result.status == "cancelled":
+            worst = EXIT_INTERRUPTED
+        elif result.failures and worst == EXIT_OK:
+            worst = EXIT_NODE_FAILED
+    if args.report:
+        from .workflow import write_atomic
+
+        write_atomic(Path(args.report), json.dumps({"runs": reports}, indent=2).encode())
+    return worst
+
+
+def _run_once(executor, graph, args: argparse.Namespace, info: dict[str, Any]):
+    from .context import CancelToken
+    from .progress import ProgressPrinter
+
+    cancel = CancelToken()
+    printer = ProgressPrinter(graph, enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        return executor.run(graph, args.outputs, on_event=printer, cancel=cancel,
+                            run_info=info)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    finally:
+        printer.close()
+
+
+def _gui(args: argparse.Namespace) -> int:
+    try:
+        from ui.app import main as gui_main
+    except ImportError as error:
+        raise UsageError(f"the editor is not available: {error}") from None
+    return gui_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

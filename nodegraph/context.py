@@ -1,0 +1,79 @@
+"""What a running node can reach: progress reporting, cancellation, output folder,
+device choice and the workflow being run (to embed in saved images)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .events import Event, NodeProgress
+
+
+class Cancelled(Exception):
+    """Raised inside a run when its cancel token is set."""
+
+
+class NodeInputError(ValueError):
+    """A node's complaint about one of its inputs or params; ``field`` names it, so the
+    editor can mark it and the CLI can say which input was wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class CancelToken:
+    """Thread-safe cancel flag, checked between nodes and inside long node loops."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the run to stop at its next check."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Raise Cancelled if cancel() was called."""
+        if self._event.is_set():
+            raise Cancelled("the run was cancelled")
+
+
+@dataclass
+class NodeContext:
+    """Handed to node functions that take a ``ctx`` argument."""
+
+    node_id: str
+    title: str
+    run_id: int
+    cancel: CancelToken
+    emit: Callable[[Event], None]
+    output_dir: Path
+    device: str = "auto"
+    workflow: dict[str, Any] | None = None
+    run_info: dict[str, Any] = field(default_factory=dict)
+    images: list[Any] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def check_cancelled(self) -> None:
+        """Raise Cancelled if the run was cancelled; call it inside long loops."""
+        self.cancel.raise_if_cancelled()
+
+    def progress(self, step: int, total: int, preview: Any = None) -> None:
+        """Report progress (and an optional HxWx3 uint8 preview); also checks cancel."""
+        self.emit(NodeProgress(self.run_id, self.node_id, step, total, preview))
+        self.check_cancelled()
+
+    def show_images(self, images: list[Any]) -> None:
+        """Offer images (HxWx3 uint8 numpy arrays) to the editor's thumbnails."""
+        self.images.extend(images)
+
+    def add_file(self, path: str | Path) -> None:
+        """Record a file this node wrote (reported by the CLI and --report)."""
+        self.files.append(str(path))

@@ -1,0 +1,57 @@
+"""Problems found in a workflow, each naming the node, the input or param, and what
+was expected; and the error type that carries them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a workflow.
+
+    ``code`` is a stable machine-readable kind (``unknown_node_type``, ``missing_input``,
+    ``type_mismatch``, ``bad_link``, ``cycle``, ``bad_param``, ``unknown_param``,
+    ``malformed_json``, ``bad_document``); ``severity`` is ``error`` or ``warning``.
+    """
+
+    code: str
+    message: str
+    node_id: str | None = None
+    node_title: str | None = None
+    field: str | None = None
+    expected: str | None = None
+    severity: str = "error"
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.node_id is not None:
+            where.append(f"node {self.node_title or '?'} (#{self.node_id})")
+        if self.field:
+            where.append(f"'{self.field}'")
+        if self.line is not None:
+            where.append(f"line {self.line}, column {self.column}")
+        prefix = ", ".join(where)
+        tag = "" if self.severity == "error" else f"{self.severity}: "
+        return f"{tag}{prefix}: {self.message}" if prefix else f"{tag}{self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data, without empty fields."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def errors(problems: Iterable[Problem]) -> list[Problem]:
+    """Only the problems that block a run."""
+    return [p for p in problems if p.severity == "error"]
+
+
+class WorkflowError(Exception):
+    """A workflow that cannot be loaded or run; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

@@ -1,0 +1,282 @@
+"""Workflow files: JSON with a format name and a version; load -> migrate -> validate,
+and atomic save (temp file + rename). Loading never executes code."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .graph import Graph, GraphError, Link
+from .problems import Problem, WorkflowError, errors
+from .registry import Registry
+from .validation import validate
+
+FORMAT = "nodegraph.workflow"
+VERSION = 1
+
+#: Document migrations: MIGRATIONS[v] turns a version-v document into version v+1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def _doc_problem(message: str, **where: Any) -> Problem:
+    return Problem("bad_document", message, **where)
+
+
+def parse_json(text: str) -> Any:
+    """Parse JSON text; a syntax error becomes a WorkflowError naming line and column."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise WorkflowError([Problem("malformed_json", f"not valid JSON: {error.msg}",
+                                     line=error.lineno, column=error.colno)]) from None
+    except RecursionError:
+        raise WorkflowError([Problem("malformed_json", "JSON nested too deeply")]) from None
+
+
+def migrate(document: dict[str, Any]) -> dict[str, Any]:
+    """Bring a document of any older version up to VERSION."""
+    version = document.get("version")
+    while version < VERSION:
+        document = MIGRATIONS[version](document)
+        version = document["version"] = version + 1
+    return document
+
+
+def graph_from_document(document: Any, registry: Registry) -> tuple[Graph, list[Problem]]:
+    """Build a Graph from a parsed document. Unknown node types and bad entries are
+    reported, never crashed on; the graph holds everything that could be placed."""
+    if not isinstance(document, dict):
+        raise WorkflowError([_doc_problem(
+            f"a workflow is a JSON object, got {type(document).__name__}")])
+    if document.get("format") != FORMAT:
+        hint = ""
+        if "last_node_id" in document or all(
+            isinstance(v, dict) and "class_type" in v for v in document.values()
+        ):
+            hint = " (this looks like a ComfyUI workflow, which cannot be opened yet)"
+        raise WorkflowError([_doc_problem(
+            f"not a nodegraph workflow: 'format' must be {FORMAT!r}{hint}",
+            expected=FORMAT)])
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise WorkflowError([_doc_problem("'version' must be a positive integer",
+                                          expected=f"1..{VERSION}")])
+    if version > VERSION:
+        raise WorkflowError([_doc_problem(
+            f"saved by a newer nodegraph (format version {version}; this one reads up to "
+            f"{VERSION})", expected=f"1..{VERSION}")])
+    document = migrate(dict(document))
+
+    graph = Graph()
+    problems: list[Problem] = []
+    for index, entry in enumerate(_list(document, "nodes", problems)):
+        problem = _add_node(graph, registry, entry, index)
+        if problem:
+            problems.append(problem)
+    for index, entry in enumerate(_list(document, "links", problems)):
+        problem = _add_link(graph, entry, index)
+        if problem:
+            problems.append(problem)
+    for index, entry in enumerate(_list(document, "groups", problems)):
+        try:
+            graph.add_group(str(entry["title"]), _numbers(entry["rect"], 4),
+                            _opt_str(entry.get("color")), id=int(entry["id"]))
+        except (KeyError, TypeError, ValueError, GraphError) as error:
+            problems.append(_doc_problem(f"groups[{index}] is malformed: {error}"))
+    metadata = document.get("metadata", {})
+    if isinstance(metadata, dict):
+        graph.metadata = metadata
+    else:
+        problems.append(_doc_problem("'metadata' must be an object"))
+    return graph, problems
+
+
+def _list(document: dict[str, Any], key: str, problems: list[Problem]) -> list[Any]:
+    value = document.get(key, [])
+    if not isinstance(value, list):
+        problems.append(_doc_problem(f"'{key}' must be a list, got {type(value).__name__}"))
+        return []
+    return value
+
+
+def _numbers(value: Any, count: int) -> tuple[float, ...]:
+    if (not isinstance(value, (list, tuple)) or len(value) != count
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise ValueError(f"expected {count} numbers, got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _add_node(graph: Graph, registry: Registry, entry: Any, index: int) -> Problem | None:
+    where = f"nodes[{index}]"
+    if not isinstance(entry, dict):
+        return _doc_problem(f"{where} must be an object")
+    node_id, node_type = entry.get("id"), entry.get("type")
+    if isinstance(node_id, int) and not isinstance(node_id, bool):
+        node_id = str(node_id)
+    if not isinstance(node_id, str) or not node_id:
+        return _doc_problem(f"{where} has no valid 'id' (a non-empty string)")
+    if not isinstance(node_type, str) or not node_type:
+        return _doc_problem(f"{where} (id {node_id!r}) has no valid 'type'", node_id=node_id)
+    params = entry.get("params", {})
+    version = entry.get("version", 1)
+    try:
+        if not isinstance(params, dict):
+            raise ValueError(f"'params' must be an object, got {params!r}")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"'version' must be an integer, got {version!r}")
+        size = entry.get("size")
+        attrs = dict(
+            title=_opt_str(entry.get("title", "")) or "",
+            pos=_numbers(entry.get("pos", [0, 0]), 2),
+            bypass=bool(entry.get("bypass", False)),
+            mute=bool(entry.get("mute", False)),
+            color=_opt_str(entry.get("color")),
+            collapsed=bool(entry.get("collapsed", False)),
+            size=None if size is None else _numbers(size, 2),
+        )
+    except ValueError as error:
+        return _doc_problem(f"{where} is malformed: {error}", node_id=node_id)
+    spec = registry.get(node_type)
+    params = dict(params)
+    if spec is not None:
+        if version < spec.version and spec.migrate is not None:
+            params = spec.migrate(version, params)
+            version = spec.version
+        for name, default in spec.default_params().items():
+            params.setdefault(name, default)
+    try:
+        node = graph.add_node(node_type, params, id=node_id, **attrs)
+    except GraphError as error:
+        return _doc_problem(f"{where}: {error}", node_id=node_id)
+    node.version = version
+    return None
+
+
+def _add_link(graph: Graph, entry: Any, index: int) -> Problem | None:
+    where = f"links[{index}]"
+    try:
+        src, src_output = entry["from"]
+        dst, dst_input = entry["to"]
+        link = Link(int(entry["id"]), str(src), str(src_output), str(dst), str(dst_input))
+    except (KeyError, TypeError, ValueError) as error:
+        return _doc_problem(f"{where} is malformed ({error}); expected "
+                            '{"id": 1, "from": [node, output], "to": [node, input]}')
+    for end, node_id in (("from", link.src), ("to", link.dst)):
+        if node_id not in graph.nodes:
+            return Problem("bad_link", f"{where} goes {end} node {node_id!r}, which does not "
+                           "exist; the link was dropped", field=end, expected="an existing node")
+    try:
+        graph.restore_link(link)
+    except GraphError as error:
+        return Problem("bad_link", f"{where}: {error}; the link was dropped",
+                       node_id=link.dst, node_title=graph.nodes[link.dst].title or None)
+    return None
+
+
+def graph_to_document(graph: Graph) -> dict[str, Any]:
+    """The Graph as a plain, JSON-serialisable document (also a run's snapshot)."""
+    nodes = []
+    for node in graph.nodes.values():
+        entry: dict[str, Any] = {"id": node.id, "type": node.type, "version": node.version}
+        if node.title:
+            entry["title"] = node.title
+        entry["pos"] = [_round(v) for v in node.pos]
+        for attr in ("bypass", "mute", "collapsed"):
+            if getattr(node, attr):
+                entry[attr] = True
+        if node.color:
+            entry["color"] = node.color
+        if node.size:
+            entry["size"] = [_round(v) for v in node.size]
+        entry["params"] = node.params
+        nodes.append(entry)
+    links = [
+        {"id": link.id, "from": [link.src, link.src_output], "to": [link.dst, link.dst_input]}
+        for link in sorted(graph.links.values(), key=lambda link: link.id)
+    ]
+    groups = [
+        {"id": g.id, "title": g.title, "rect": [_round(v) for v in g.rect],
+         **({"color": g.color} if g.color else {})}
+        for g in sorted(graph.groups.values(), key=lambda g: g.id)
+    ]
+    return {"format": FORMAT, "version": VERSION, "nodes": nodes, "links": links,
+            "groups": groups, "metadata": graph.metadata}
+
+
+def _round(value: float) -> float | int:
+    value = round(float(value), 2)
+    return int(value) if value.is_integer() else value
+
+
+def dumps(graph: Graph) -> str:
+    """The workflow as JSON text (stable: the same graph always gives the same bytes)."""
+    return compact_json(graph_to_document(graph))
+
+
+_SCALAR_ARRAY = re.compile(r"\[\n\s+([^\[\]{}]*?)\n\s*\]")
+
+
+def compact_json(data: Any) -> str:
+    """Indented JSON with arrays of scalars on one line (positions, link ends)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    # JSON strings never hold a raw newline, so only layout newlines are matched here.
+    text = _SCALAR_ARRAY.sub(
+        lambda m: "[" + ", ".join(part.strip() for part in m.group(1).split(",\n")) + "]", text)
+    return text + "\n"
+
+
+def loads(text: str, registry: Registry) -> tuple[Graph, list[Problem]]:
+    """Parse, migrate and validate workflow text. Returns the graph and every problem
+    (document problems first, then validation problems). Raises WorkflowError only when
+    no graph can be built at all."""
+    graph, problems = graph_from_document(parse_json(text), registry)
+    return graph, problems + validate(graph, registry)
+
+
+def load(path: str | os.PathLike[str], registry: Registry) -> tuple[Graph, list[Problem]]:
+    """Read a workflow file (see :func:`loads`)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise WorkflowError([_doc_problem(f"cannot read {path}: {error}")]) from None
+    return loads(text, registry)
+
+
+def load_strict(path: str | os.PathLike[str], registry: Registry) -> Graph:
+    """Read a workflow and raise WorkflowError if it has any error-level problem."""
+    graph, problems = load(path, registry)
+    if errors(problems):
+        raise WorkflowError(errors(problems))
+    return graph
+
+
+def save(graph: Graph, path: str | os.PathLike[str]) -> None:
+    """Write the workflow atomically: a temp file in the same folder, fsync, rename.
+    If anything fails, the old file is left as it was."""
+    write_atomic(Path(path), dumps(graph).encode("utf-8"))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` all at once or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

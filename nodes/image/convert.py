@@ -1,0 +1,51 @@
+"""Conversions between IMAGE/MASK tensors, PIL images and uint8 arrays."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+
+def to_uint8(images: torch.Tensor) -> list[np.ndarray]:
+    """IMAGE [B,H,W,3] in [0,1] -> list of HxWx3 uint8 arrays (rounded, clamped)."""
+    array = (images.detach().float().clamp(0, 1) * 255).round().to(dtype=_torch().uint8)
+    return list(array.cpu().numpy())
+
+
+def from_pil(image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+    """PIL image -> (IMAGE [1,H,W,3], MASK [1,H,W]). The mask is 1 - alpha (transparent
+    pixels are the ones to repaint), zeros when the image has no alpha."""
+    import numpy as np
+
+    torch = _torch()
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info)
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+    rgb = torch.from_numpy(np.ascontiguousarray(rgba[..., :3]))[None]
+    if has_alpha:
+        mask = 1.0 - torch.from_numpy(np.ascontiguousarray(rgba[..., 3]))[None]
+    else:
+        mask = torch.zeros(rgb.shape[:3])
+    return rgb, mask
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """One image [H,W,3] -> PIL RGB."""
+    from PIL import Image
+
+    return Image.fromarray(to_uint8(image[None])[0], "RGB")
+
+
+def parse_color(value: str) -> tuple[float, float, float]:
+    """'#rrggbb' -> (r, g, b) in [0, 1]."""
+    return tuple(int(value[i:i + 2], 16) / 255.0 for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch

@@ -1,0 +1,110 @@
+"""Load, save and preview images. Saved PNGs embed the workflow that made them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nodegraph.context import NodeContext, NodeInputError
+from nodegraph.fingerprint import file_content
+from nodegraph.registry import BoolParam, Input, Output, PathParam, StringParam, node
+from nodegraph.types import IMAGE, MASK, STRING
+
+from .convert import from_pil, to_uint8
+
+if TYPE_CHECKING:
+    import torch
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
+WORKFLOW_CHUNK = "workflow"
+RUN_CHUNK = "nodegraph_run"
+_PREFIX_RE = re.compile(r"^[\w\-. /]+$")
+
+
+def _image_fingerprint(params: dict[str, Any]) -> str:
+    return file_content(params["path"])
+
+
+@node("image.Load", "Load image", "image",
+      params=[PathParam("path", "", IMAGE_FILTER)],
+      outputs=[Output("image", IMAGE), Output("mask", MASK), Output("workflow", STRING)],
+      fingerprint=_image_fingerprint)
+def load_image(path: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """Read a PNG, JPEG or WebP. The mask is 1 - alpha (zeros without alpha); 'workflow'
+    is the workflow JSON a nodegraph PNG carries ('' if none)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not path:
+        raise NodeInputError("path", "no image file chosen")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+            text = getattr(opened, "text", {}) or {}
+    except FileNotFoundError:
+        raise NodeInputError("path", f"file not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise NodeInputError("path", f"not a readable PNG/JPEG/WebP image: {path} "
+                             f"({error})") from None
+    rgb, mask = from_pil(image)
+    return rgb, mask, text.get(WORKFLOW_CHUNK, "")
+
+
+def _next_free(folder: Path, stem: str) -> tuple[Path, Any]:
+    """Create and open the first free ``stem_00001.png``: never overwrites, race-free."""
+    existing = [int(m.group(1)) for p in folder.glob(f"{glob_escape(stem)}_*.png")
+                if (m := re.fullmatch(re.escape(stem) + r"_(\d+)\.png", p.name))]
+    counter = max(existing, default=0) + 1
+    while True:
+        path = folder / f"{stem}_{counter:05d}.png"
+        try:
+            return path, open(path, "xb")
+        except FileExistsError:
+            counter += 1
+
+
+def glob_escape(text: str) -> str:
+    """Escape glob metacharacters."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+@node("image.Save", "Save image", "image",
+      inputs=[Input("images", IMAGE)],
+      params=[StringParam("filename_prefix", "nodegraph"),
+              BoolParam("embed_workflow", True)],
+      output_node=True)
+def save_image(images: torch.Tensor, filename_prefix: str, embed_workflow: bool,
+               ctx: NodeContext) -> None:
+    """Write each image as PNG in the output folder as prefix_00001.png, prefix_00002.png,
+    ... (never overwriting), with the workflow and run parameters in text chunks."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    prefix = filename_prefix.strip() or "nodegraph"
+    if not _PREFIX_RE.match(prefix) or ".." in Path(prefix).parts or os.path.isabs(prefix):
+        raise NodeInputError("filename_prefix", "use letters, digits, '-', '_', '.', spaces "
+                             f"and '/' for subfolders inside the output folder; got {prefix!r}")
+    target = ctx.output_dir / prefix
+    target.parent.mkdir(parents=True, exist_ok=True)
+    info = PngInfo()
+    if embed_workflow and ctx.workflow is not None:
+        info.add_text(WORKFLOW_CHUNK, json.dumps(ctx.workflow, ensure_ascii=False))
+        info.add_text(RUN_CHUNK, json.dumps({"node": ctx.node_id, **ctx.run_info},
+                                            ensure_ascii=False, default=str))
+    pixels = to_uint8(images)
+    for array in pixels:
+        path, handle = _next_free(target.parent, target.name)
+        with handle:
+            Image.fromarray(array, "RGB").save(handle, format="PNG", pnginfo=info)
+        ctx.add_file(path)
+    ctx.show_images(pixels)
+
+
+@node("image.Preview", "Preview image", "image",
+      inputs=[Input("images", IMAGE)], output_node=True)
+def preview_image(images: torch.Tensor, ctx: NodeContext) -> None:
+    """Show images on the node (editor) without writing files."""
+    ctx.show_images(to_uint8(images))
