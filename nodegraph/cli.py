@@ -249,11 +249,13 @@ def _run_once(executor, graph, args: argparse.Namespace, info: dict[str, Any]):
 
 
 def _gui(args: argparse.Namespace) -> int:
-    try:
-        from ui.app import main as gui_main
+    import importlib
+
+    try:  # imported by name: the engine does not depend on the editor
+        app = importlib.import_module("ui.app")
     except ImportError as error:
         raise UsageError(f"the editor is not available: {error}") from None
-    return gui_main(args)
+    return app.main(args)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,18 @@ from typing import Any
 import networkx as nx
 
 from .cache import DEFAULT_BUDGET, CacheEntry, NodeCache, estimate_nbytes
-from .context import CancelToken, Cancelled, NodeContext, NodeInputError
+from .context import Cancelled, CancelToken, NodeContext, NodeInputError
 from .events import (
-    Event, NodeCached, NodeFailed, NodeFinished, NodeOutput, NodeSkipped, NodeStarted,
-    RunFinished, RunRejected, RunStarted,
+    Event,
+    NodeCached,
+    NodeFailed,
+    NodeFinished,
+    NodeOutput,
+    NodeSkipped,
+    NodeStarted,
+    RunFinished,
+    RunRejected,
+    RunStarted,
 )
 from .graph import Graph, GraphError, Node
 from .problems import Problem, WorkflowError, errors
@@ -236,10 +244,11 @@ class _Run:
         if node.mute:
             return "the node is muted"
         for name, link in self.inputs[node.id].items():
-            if link.src in self.result.failures:
-                return f"input {name!r} comes from {self.graph.nodes[link.src].label()}, which failed"
-            if link.src in self.result.skipped:
-                return f"input {name!r} comes from {self.graph.nodes[link.src].label()}, which did not run"
+            failed = link.src in self.result.failures
+            if failed or link.src in self.result.skipped:
+                source = self.graph.nodes[link.src].label()
+                verb = "failed" if failed else "did not run"
+                return f"input {name!r} comes from {source}, which {verb}"
         return None
 
     def _release_inputs(self, node_id: str) -> None:
@@ -414,4 +423,4 @@ def _empty_device_cache() -> None:
         torch.cuda.empty_cache()
 
 
-__all__ = ["Executor", "RunResult", "NodeFailure", "Problem"]
+__all__ = ["Executor", "NodeFailure", "Problem", "RunResult"]

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from .events import (
-    Event, NodeCached, NodeFailed, NodeFinished, NodeProgress, NodeSkipped, NodeStarted,
+    Event,
+    NodeCached,
+    NodeFailed,
+    NodeFinished,
+    NodeProgress,
+    NodeSkipped,
+    NodeStarted,
     RunStarted,
 )
 from .graph import Graph

@@ -86,6 +86,8 @@ class Param:
         elif kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParamValueError(f"expected a number, got {_show(value)}")
+            if isinstance(value, int) and abs(value) > 2**53:
+                raise ParamValueError(f"expected a number of usual size, got {value}")
             if not math.isfinite(value):
                 raise ParamValueError(f"expected a finite number, got {value}")
             self._check_range(value)
@@ -126,7 +128,9 @@ class Param:
             else:
                 value = text
         except ValueError:
-            raise ParamValueError(f"expected a {self.kind} value, got {text!r}") from None
+            wanted = {"int": "an integer", "seed": "an integer", "float": "a number",
+                      "bool": "true or false"}[self.kind]
+            raise ParamValueError(f"expected {wanted}, got {text!r}") from None
         return self.check(value)
 
     def to_json(self) -> dict[str, Any]:

@@ -49,9 +49,7 @@ def _node_problems(graph: Graph, registry: Registry, node: Node) -> list[Problem
                                                 param.port_type, link.src, link.src_output))
             continue
         if param.name not in node.params:
-            problems.append(_problem(node, "bad_param", "has no value", param.name,
-                                     f"a {param.kind}"))
-            continue
+            continue  # the default applies
         try:
             param.check(node.params[param.name])
         except ParamValueError as error:

@@ -151,7 +151,11 @@ def _add_node(graph: Graph, registry: Registry, entry: Any, index: int) -> Probl
     params = dict(params)
     if spec is not None:
         if version < spec.version and spec.migrate is not None:
-            params = spec.migrate(version, params)
+            try:
+                params = dict(spec.migrate(version, params))
+            except Exception as error:  # a broken migration must not stop the load
+                return _doc_problem(f"{where}: cannot migrate {node_type} from version "
+                                    f"{version} to {spec.version}: {error}", node_id=node_id)
             version = spec.version
         for name, default in spec.default_params().items():
             params.setdefault(name, default)

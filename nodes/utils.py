@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from nodegraph.registry import (
-    BoolParam, FloatParam, Input, IntParam, Output, SeedParam, StringParam, node,
+    BoolParam,
+    FloatParam,
+    Input,
+    IntParam,
+    Output,
+    SeedParam,
+    StringParam,
+    node,
 )
 from nodegraph.types import ANY, BOOLEAN, FLOAT, INT, STRING
 

@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING
 
 from nodegraph.context import NodeInputError
 from nodegraph.registry import (
-    ColorParam, EnumParam, FloatParam, Input, IntParam, Output, node,
+    ColorParam,
+    EnumParam,
+    FloatParam,
+    Input,
+    IntParam,
+    Output,
+    node,
 )
 from nodegraph.types import IMAGE
 

@@ -1,0 +1,120 @@
+"""The headless command line: run, validate, nodes; exit codes and messages."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nodegraph.cli import main
+from nodegraph.graph import Graph
+from nodegraph.workflow import save
+
+
+@pytest.fixture
+def workflow(tmp_path):
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 8, "height": 8, "color": "#ff0000"},
+                           title="Fill")
+    invert = graph.add_node("image.Invert")
+    blend = graph.add_node("image.Blend", {"factor": 0.5}, title="Mix")
+    out = graph.add_node("image.Save", {"filename_prefix": "cli"})
+    graph.connect(solid.id, "image", invert.id, "image")
+    graph.connect(solid.id, "image", blend.id, "base")
+    graph.connect(invert.id, "image", blend.id, "top")
+    graph.connect(blend.id, "image", out.id, "images")
+    path = tmp_path / "wf.json"
+    save(graph, path)
+    return path
+
+
+def test_run_prints_files_and_writes_a_report(workflow, tmp_path, capsys):
+    report = tmp_path / "report.json"
+    code = main(["run", str(workflow), "-o", str(tmp_path / "o"), "--report", str(report)])
+    assert code == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(tmp_path / "o" / "cli_00001.png")]
+    [run] = json.loads(report.read_text())["runs"]
+    assert run["executed"] == ["1", "2", "3", "4"] and run["cached"] == []
+    assert set(run["seconds"]) == {"1", "2", "3", "4"}
+    assert run["files"] == printed
+
+
+def test_sweep_reuses_the_cache(workflow, tmp_path):
+    report = tmp_path / "report.json"
+    code = main(["run", str(workflow), "-o", str(tmp_path / "o"), "--report", str(report),
+                 "--sweep", "Mix.factor=0,0.5,1", "--set", "1.width=16"])
+    assert code == 0
+    runs = json.loads(report.read_text())["runs"]
+    assert [r["set"] for r in runs] == [{"3.factor": 0.0}, {"3.factor": 0.5}, {"3.factor": 1.0}]
+    assert runs[0]["executed"] == ["1", "2", "3", "4"]
+    assert [r["executed"] for r in runs[1:]] == [["3", "4"], ["3", "4"]]
+    assert [r["cached"] for r in runs[1:]] == [["1", "2"], ["1", "2"]]
+    assert len({f for r in runs for f in r["files"]}) == 3
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--set", "Nobody.width=3"], "no node has id or title 'Nobody'"),
+    (["--set", "Fill.depth=3"], "has no param 'depth' (params: width, height, batch, color)"),
+    (["--set", "Fill.width=huge"], "param 'width': expected an integer, got 'huge'"),
+    (["--set", "Fill.width=0"], "param 'width': expected at least 1, got 0"),
+    (["--set", "width=3"], "expected NODE.PARAM=VALUE"),
+    (["--sweep", "Mix.mode=normal,sparkle"], "expected one of: normal"),
+])
+def test_bad_arguments_exit_2_with_a_message(workflow, tmp_path, capsys, args, message):
+    assert main(["run", str(workflow), "-o", str(tmp_path), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_invalid_workflow_exits_2_listing_every_problem(tmp_path, capsys):
+    graph = Graph()
+    graph.add_node("image.Solid", {"width": 0}, title="Fill")
+    graph.add_node("image.Save", title="Out")
+    graph.add_node("vendor.Unknown")
+    path = tmp_path / "bad.json"
+    save(graph, path)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "node Fill (#1), 'width': expected at least 1, got 0" in err
+    assert "node Out (#2), 'images': required input is not connected (expects IMAGE)" in err
+    assert "unknown node type 'vendor.Unknown'" in err
+    assert "3 problems found" in err
+    assert main(["validate", str(path), "--json"]) == 2
+    problems = json.loads(capsys.readouterr().out)
+    assert [p["code"] for p in problems] == ["bad_param", "missing_input", "unknown_node_type"]
+
+
+def test_malformed_and_missing_files_exit_2(tmp_path, capsys):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "nodegraph.workflow",\n "version": 1,\n "nodes": [}')
+    assert main(["run", str(broken)]) == 2
+    assert "line 3, column 12: not valid JSON" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "absent.json")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_node_failure_exits_1_naming_the_node(tmp_path):
+    graph = Graph()
+    load = graph.add_node("image.Load", {"path": "missing.png"}, title="Photo")
+    preview = graph.add_node("image.Preview")
+    graph.connect(load.id, "image", preview.id, "images")
+    path = tmp_path / "wf.json"
+    save(graph, path)
+    result = subprocess.run([sys.executable, "-m", "nodegraph.cli", "run", str(path)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 1
+    assert "node Photo (#1), input 'path' failed: NodeInputError: file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_ok_and_nodes_json(workflow, capsys):
+    assert main(["validate", str(workflow)]) == 0
+    assert "valid (4 nodes, 4 links)" in capsys.readouterr().out
+    assert main(["nodes", "--json"]) == 0
+    specs = {s["id"]: s for s in json.loads(capsys.readouterr().out)}
+    solid = specs["image.Solid"]
+    assert solid["params"][0] == {"name": "width", "kind": "int", "default": 512, "min": 1,
+                                  "max": 16384, "step": 1}
+    assert specs["image.Blend"]["inputs"] == [
+        {"name": "base", "type": "IMAGE", "optional": False},
+        {"name": "top", "type": "IMAGE", "optional": False}]
