@@ -131,9 +131,10 @@ class Executor:
                     needed.add(parent)
                     frontier.append(parent)
         index = {node_id: i for i, node_id in enumerate(graph.nodes)}
+        if len(needed) < len(digraph):
+            digraph.remove_nodes_from([n for n in graph.nodes if n not in needed])
         try:
-            return list(nx.lexicographical_topological_sort(
-                digraph.subgraph(needed), key=index.__getitem__))
+            return list(nx.lexicographical_topological_sort(digraph, key=index.__getitem__))
         except nx.NetworkXUnfeasible:
             problems = [p for p in validate(graph, self.registry, needed) if p.code == "cycle"]
             raise WorkflowError(problems) from None
@@ -167,7 +168,7 @@ class Executor:
         run_id = next(_run_ids)
         started = time.perf_counter()
         order = self.plan(graph, outputs)
-        problems = errors(validate(graph, self.registry, order))
+        problems = errors(validate(graph, self.registry, order, cycles=False))
         if problems:
             emit(RunRejected(run_id, tuple(problems)))
             raise WorkflowError(problems)
@@ -372,8 +373,7 @@ class _Run:
 
     def _value(self, link) -> Any:
         spec = self.registry[self.graph.nodes[link.src].type]
-        names = [o.name for o in spec.outputs]
-        return self.live[link.src][names.index(link.src_output)]
+        return self.live[link.src][spec.output_index[link.src_output]]
 
     def _params(self, node: Node, spec: NodeSpec) -> dict[str, Any]:
         """Param values as the node sees them: relative file paths are resolved against

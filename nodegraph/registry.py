@@ -15,6 +15,7 @@ import pkgutil
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
@@ -226,17 +227,28 @@ class NodeSpec:
     migrate: Migration | None = None
     wants_context: bool = field(default=False, compare=False)
 
+    @cached_property
+    def _by_name(self) -> dict[str, dict[str, Any]]:
+        return {"inputs": {i.name: i for i in self.inputs},
+                "params": {p.name: p for p in self.params},
+                "outputs": {o.name: o for o in self.outputs}}
+
+    @cached_property
+    def output_index(self) -> dict[str, int]:
+        """Position of each output in the tuple the function returns."""
+        return {o.name: i for i, o in enumerate(self.outputs)}
+
     def input(self, name: str) -> Input | None:
         """The input called ``name``, if any."""
-        return next((i for i in self.inputs if i.name == name), None)
+        return self._by_name["inputs"].get(name)
 
     def param(self, name: str) -> Param | None:
         """The param called ``name``, if any."""
-        return next((p for p in self.params if p.name == name), None)
+        return self._by_name["params"].get(name)
 
     def output(self, name: str) -> Output | None:
         """The output called ``name``, if any."""
-        return next((o for o in self.outputs if o.name == name), None)
+        return self._by_name["outputs"].get(name)
 
     def default_params(self) -> dict[str, Any]:
         """A fresh dict of every param's default."""
