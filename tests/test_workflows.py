@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from nodegraph.executor import Executor
-from nodegraph.problems import errors
 from nodegraph.registry import default_registry
 from nodegraph.workflow import dumps, load
 
