@@ -137,11 +137,17 @@ class Graph:
         self._emit("node_removed", node=node)
         return node, removed
 
-    def restore_node(self, node: Node, links: list[Link] = ()) -> None:
-        """Put back a node removed by :meth:`remove_node`, with its links and ids."""
+    def restore_node(self, node: Node, links: list[Link] = (), index: int | None = None) -> None:
+        """Put back a node removed by :meth:`remove_node`, with its links and ids;
+        ``index`` puts it back at its old place in the node order (undo keeps files stable)."""
         if node.id in self.nodes:
             raise GraphError(f"a node with id {node.id!r} already exists")
         self.nodes[node.id] = node
+        if index is not None and index < len(self.nodes) - 1:
+            ordered = list(self.nodes.items())
+            ordered.insert(index, ordered.pop())
+            self.nodes.clear()
+            self.nodes.update(ordered)
         self._emit("node_added", node=node)
         for link in links:
             self._add_link(link)

@@ -1,0 +1,180 @@
+"""Text encoding: prompt -> CONDITIONING, with A1111/ComfyUI-style emphasis and chunking.
+
+Emphasis: ``(words)`` x1.1, ``[words]`` /1.1, ``(words:1.3)`` x1.3, nestable; ``\\(`` for a
+literal bracket. Prompts longer than the encoder's window (75 tokens plus BOS/EOS) are
+split into 77-token chunks, each encoded on its own, and the hidden states concatenated
+along the sequence axis (as A1111 and ComfyUI do).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nodegraph.context import NodeContext, NodeInputError
+from nodegraph.registry import Input, Output, StringParam, node
+from nodegraph.types import CLIP, CONDITIONING
+
+from .devices import torch_device
+
+if TYPE_CHECKING:
+    import torch
+
+    from .handles import ClipHandle, TextEncoderSlot
+
+_ATTENTION_RE = re.compile(r"""
+\\\(|\\\)|\\\[|\\]|\\\\|\\|\(|\[|:\s*([+-]?[.\d]+)\s*\)|\)|]|[^\\()\[\]:]+|:
+""", re.X)
+
+
+def parse_prompt_attention(text: str) -> list[tuple[str, float]]:
+    """Split a prompt into (text, weight) runs, the way A1111 reads emphasis."""
+    res: list[list[Any]] = []
+    round_open: list[int] = []
+    square_open: list[int] = []
+
+    def multiply(start: int, factor: float) -> None:
+        for item in res[start:]:
+            item[1] *= factor
+
+    for match in _ATTENTION_RE.finditer(text):
+        token, weight = match.group(0), match.group(1)
+        if token.startswith("\\"):
+            res.append([token[1:], 1.0])
+        elif token == "(":
+            round_open.append(len(res))
+        elif token == "[":
+            square_open.append(len(res))
+        elif weight is not None and round_open:
+            multiply(round_open.pop(), float(weight))
+        elif token == ")" and round_open:
+            multiply(round_open.pop(), 1.1)
+        elif token == "]" and square_open:
+            multiply(square_open.pop(), 1 / 1.1)
+        else:
+            res.append([token, 1.0])
+    for start in round_open:
+        multiply(start, 1.1)
+    for start in square_open:
+        multiply(start, 1 / 1.1)
+    merged: list[list[Any]] = []
+    for text_part, weight in res:
+        if merged and merged[-1][1] == weight:
+            merged[-1][0] += text_part
+        else:
+            merged.append([text_part, weight])
+    return [(t, float(w)) for t, w in merged] or [("", 1.0)]
+
+
+@dataclass(frozen=True, eq=False)
+class Conditioning:
+    """CONDITIONING: encoder hidden states [1, 77*k, D] (float32, CPU), SDXL's pooled
+    embedding [1, P] (or None), and the encoding of an empty chunk [1, 77, D] (set when
+    the prompt needed more than one chunk) used to
+    pad a shorter prompt to the length of a longer one in one batched UNet call."""
+
+    embeds: torch.Tensor
+    pooled: torch.Tensor | None
+    pad_chunk: torch.Tensor | None
+    text: str = ""
+
+
+
+def tokenize_weighted(tokenizer: Any, text: str,
+                      window: int | None = None) -> tuple[list[list[int]], list[list[float]]]:
+    """Token ids and weights per chunk of ``window`` tokens (77 for CLIP): [BOS] + the
+    prompt's tokens + [EOS] + padding with the tokenizer's pad token, as diffusers'
+    pipelines pad. A prompt longer than one chunk fills several."""
+    limit = int(getattr(tokenizer, "model_max_length", 77) or 77)
+    if limit > 100_000:  # tokenizers saved without a length
+        limit = 77
+    window = min(limit, window) if window else limit
+    ids: list[int] = []
+    weights: list[float] = []
+    for part, weight in parse_prompt_attention(text):
+        if not part:
+            continue
+        part_ids = tokenizer(part, add_special_tokens=False, truncation=False,
+                             verbose=False).input_ids
+        ids.extend(part_ids)
+        weights.extend([weight] * len(part_ids))
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    head = [bos] if bos is not None else []
+    tail = [eos] if eos is not None else []
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = eos if eos is not None else 0
+    body = window - len(head) - len(tail)
+    chunk_ids, chunk_weights = [], []
+    for start in range(0, max(len(ids), 1), body):
+        piece, piece_w = ids[start:start + body], weights[start:start + body]
+        fill = body - len(piece)
+        chunk_ids.append(head + piece + tail + [pad] * fill)
+        chunk_weights.append([1.0] * len(head) + piece_w + [1.0] * (len(tail) + fill))
+    return chunk_ids, chunk_weights
+
+
+def _run_encoder(slot: TextEncoderSlot, ids: list[int], device: Any) -> tuple[Any, Any]:
+    import torch
+
+    encoder = slot.encoder
+    input_ids = torch.tensor([ids], device=device)
+    kwargs: dict[str, Any] = {}
+    eos = slot.tokenizer.eos_token_id
+    if getattr(encoder.config, "use_attention_mask", False) and eos in ids:
+        mask = [1] * (ids.index(eos) + 1)
+        kwargs["attention_mask"] = torch.tensor([mask + [0] * (len(ids) - len(mask))],
+                                                device=device)
+    want_hidden = slot.output == "penultimate"
+    out = encoder(input_ids, output_hidden_states=want_hidden, **kwargs)
+    hidden = out.hidden_states[-2] if want_hidden else out[0]
+    pooled = getattr(out, "text_embeds", None) if slot.pooled else None
+    return hidden, pooled
+
+
+def encode_prompt(clip: ClipHandle, text: str, device: Any) -> Conditioning:
+    """Encode ``text`` with every text encoder of ``clip`` (SDXL: both, features joined)."""
+    import torch
+
+    with torch.inference_mode(), clip.encoders_for(device) as slots:
+        per_encoder, pooled = [], None
+        pad_parts = []
+        for slot in slots:
+            window = getattr(slot.encoder.config, "max_position_embeddings", None)
+            chunk_ids, chunk_weights = tokenize_weighted(slot.tokenizer, text, window)
+            hidden_chunks = []
+            for index, (ids, weights) in enumerate(zip(chunk_ids, chunk_weights)):
+                hidden, chunk_pooled = _run_encoder(slot, ids, device)
+                if index == 0 and chunk_pooled is not None:
+                    pooled = chunk_pooled
+                if any(w != 1.0 for w in weights):
+                    w = torch.tensor(weights, device=hidden.device, dtype=hidden.dtype)
+                    original_mean = hidden.mean()
+                    hidden = hidden * w[None, :, None]
+                    hidden = hidden * (original_mean / hidden.mean())
+                hidden_chunks.append(hidden)
+            per_encoder.append(torch.cat(hidden_chunks, dim=1))
+            if len(chunk_ids) > 1:
+                empty_ids, _ = tokenize_weighted(slot.tokenizer, "", window)
+                pad_parts.append(_run_encoder(slot, empty_ids[0], device)[0])
+        lengths = {t.shape[1] for t in per_encoder}
+        if len(lengths) != 1:
+            raise ValueError("the text encoders split the prompt into different chunk counts")
+        embeds = torch.cat(per_encoder, dim=-1).float().cpu()
+        pad_chunk = torch.cat(pad_parts, dim=-1).float().cpu() if pad_parts else None
+        pooled = pooled.float().cpu() if pooled is not None else None
+    return Conditioning(embeds, pooled, pad_chunk, text)
+
+
+@node("conditioning.TextEncode", "Text encode", "conditioning",
+      inputs=[Input("clip", CLIP)],
+      params=[StringParam("text", "", multiline=True,
+                          description="the prompt; (word:1.3) and [word] set emphasis")],
+      outputs=[Output("conditioning", CONDITIONING)])
+def text_encode(clip: ClipHandle, text: str, ctx: NodeContext) -> Conditioning:
+    """Encode a prompt for the sampler. Long prompts are split into 77-token chunks and
+    concatenated; (word:1.3), (word) and [word] change a word's emphasis."""
+    if text.count("\x00"):
+        raise NodeInputError("text", "the prompt contains a NUL character")
+    return encode_prompt(clip, text, torch_device(ctx.device))

@@ -1,0 +1,388 @@
+"""The values that travel on MODEL, CLIP and VAE links.
+
+A checkpoint's weights are loaded once (``Components``) and shared by every handle that
+refers to them; the process-wide table below hands the same Components to every loader
+node that opens the same file (same path, size and mtime), and lets them go when no
+handle refers to them any more.
+
+LoRA never touches the shared weights at rest: a LoRA'd handle is the base handle plus
+a tuple of ``LoraPatch``. While a node uses the model (``unet_for`` / ``encoders_for``),
+the patches are injected as peft adapters under the Components' lock and removed
+afterwards (``unload_lora`` puts the original nn.Linear/Conv modules back, so the base
+computes exactly what it did before). Two graphs, one with and one without the LoRA,
+therefore see the same base model.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .devices import compute_dtype, place
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(eq=False)
+class TextEncoderSlot:
+    """One text encoder with its tokenizer and how its output is read."""
+
+    encoder: Any
+    tokenizer: Any
+    output: str = "last"  # "last" hidden state (SD1/2) or "penultimate" (SDXL)
+    pooled: bool = False  # gives the pooled text embedding (SDXL's second encoder)
+
+
+@dataclass(eq=False)
+class Components:
+    """The weights of one checkpoint, shared by every handle that refers to it."""
+
+    source: str
+    kind: str  # sd15 / sd2 / sdxl / diffusers
+    unet: Any
+    vae: Any
+    text_encoders: list[TextEncoderSlot]
+    scheduler_config: dict[str, Any]
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def nbytes(self) -> int:
+        total = 0
+        modules = [self.unet, self.vae] + [s.encoder for s in self.text_encoders]
+        for module in modules:
+            for tensor in list(module.parameters()) + list(module.buffers()):
+                total += tensor.element_size() * tensor.nelement()
+        return total
+
+
+_LOADED: weakref.WeakValueDictionary[str, Components] = weakref.WeakValueDictionary()
+_LOADED_LOCK = threading.Lock()
+
+
+def shared_components(key: str, load: Any) -> Components:
+    """The Components for ``key`` (a file fingerprint), loading them only if no live
+    handle holds them already."""
+    with _LOADED_LOCK:
+        found = _LOADED.get(key)
+        if found is not None:
+            return found
+    components = load()
+    with _LOADED_LOCK:
+        return _LOADED.setdefault(key, components)
+
+
+@dataclass(frozen=True, eq=False)
+class LoraPatch:
+    """A LoRA file's converted state dict and its two strengths."""
+
+    name: str
+    state_dict: dict[str, Any]
+    network_alphas: dict[str, float] | None
+    unet_strength: float
+    clip_strength: float
+
+    def has_unet(self) -> bool:
+        return any(k.startswith("unet.") for k in self.state_dict)
+
+    def has_text_encoder(self, prefix: str) -> bool:
+        return any(k.startswith(prefix + ".") for k in self.state_dict)
+
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.nelement() for t in self.state_dict.values())
+
+
+def _device_and_dtype(device: Any) -> tuple[Any, Any]:
+    return device, compute_dtype(device)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelHandle:
+    """MODEL: the UNet of a checkpoint, its default scheduler config and LoRA patches."""
+
+    components: Components
+    loras: tuple[LoraPatch, ...] = ()
+
+    @property
+    def config(self) -> Any:
+        return self.components.unet.config
+
+    @property
+    def scheduler_config(self) -> dict[str, Any]:
+        return dict(self.components.scheduler_config)
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of this model's latents (its VAE's)."""
+        return int(self.components.vae.config.latent_channels)
+
+    @property
+    def unet_channels(self) -> int:
+        """Channels the UNet takes (more than the latent's for inpainting UNets)."""
+        return int(self.components.unet.config.in_channels)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return vae_scale_factor(self.components.vae)
+
+    @property
+    def kind(self) -> str:
+        return self.components.kind
+
+    def with_lora(self, patch: LoraPatch) -> ModelHandle:
+        return ModelHandle(self.components, (*self.loras, patch))
+
+    @contextmanager
+    def unet_for(self, device: Any) -> Iterator[Any]:
+        """The UNet on ``device`` in the compute dtype, with this handle's LoRAs active
+        for the duration of the block (and gone afterwards)."""
+        device, dtype = _device_and_dtype(device)
+        with self.components.lock:
+            unet = place(self.components.unet, device, dtype)
+            active = [p for p in self.loras if p.unet_strength != 0 and p.has_unet()]
+            if not active:
+                yield unet
+                return
+            try:
+                names = [inject_unet_lora(unet, p, f"ng_lora_{i}") for i, p in enumerate(active)]
+                unet.set_adapters(names, weights=[p.unet_strength for p in active])
+                yield unet
+            finally:
+                remove_lora(unet)
+
+    def __nodegraph_nbytes__(self) -> int:
+        if self.loras:  # the base weights are counted by the loader's cache entry
+            return sum(p.nbytes() for p in self.loras)
+        return self.components.nbytes()
+
+
+@dataclass(frozen=True, eq=False)
+class ClipHandle:
+    """CLIP: the text encoder(s) and tokenizer(s) of a checkpoint, plus LoRA patches."""
+
+    components: Components
+    loras: tuple[LoraPatch, ...] = ()
+
+    @property
+    def slots(self) -> list[TextEncoderSlot]:
+        return self.components.text_encoders
+
+    @property
+    def kind(self) -> str:
+        return self.components.kind
+
+    def with_lora(self, patch: LoraPatch) -> ClipHandle:
+        return ClipHandle(self.components, (*self.loras, patch))
+
+    @contextmanager
+    def encoders_for(self, device: Any) -> Iterator[list[TextEncoderSlot]]:
+        """The text encoders on ``device`` with LoRAs active inside the block."""
+        device, dtype = _device_and_dtype(device)
+        with self.components.lock:
+            slots = self.components.text_encoders
+            for slot in slots:
+                place(slot.encoder, device, dtype)
+            patched = []
+            try:
+                for index, slot in enumerate(slots):
+                    prefix = "text_encoder" if index == 0 else f"text_encoder_{index + 1}"
+                    active = [p for p in self.loras
+                              if p.clip_strength != 0 and p.has_text_encoder(prefix)]
+                    if not active:
+                        continue
+                    patched.append(slot.encoder)
+                    names = [inject_text_encoder_lora(slot.encoder, p, prefix, f"ng_lora_{i}")
+                             for i, p in enumerate(active)]
+                    from diffusers.utils.peft_utils import set_weights_and_activate_adapters
+
+                    set_weights_and_activate_adapters(
+                        slot.encoder, names, [p.clip_strength for p in active])
+                yield slots
+            finally:
+                for encoder in patched:
+                    remove_lora(encoder)
+
+    def __nodegraph_nbytes__(self) -> int:
+        return sum(p.nbytes() for p in self.loras)  # weights counted with MODEL
+
+
+@dataclass(frozen=True, eq=False)
+class VaeHandle:
+    """VAE: the autoencoder of a checkpoint."""
+
+    components: Components
+
+    @property
+    def vae(self) -> Any:
+        return self.components.vae
+
+    @property
+    def scale_factor(self) -> int:
+        return vae_scale_factor(self.components.vae)
+
+    @property
+    def scaling_factor(self) -> float:
+        return float(getattr(self.components.vae.config, "scaling_factor", 1.0) or 1.0)
+
+    @property
+    def shift_factor(self) -> float:
+        return float(getattr(self.components.vae.config, "shift_factor", None) or 0.0)
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.components.vae.config.latent_channels)
+
+    def vae_for(self, device: Any) -> Any:
+        """The VAE on ``device``; fp32 for SDXL when its config asks to be upcast (SDXL's
+        VAE overflows in fp16; diffusers' SDXL pipeline upcasts it the same way)."""
+        import torch
+
+        dtype = compute_dtype(device)
+        if self.components.kind == "sdxl" and getattr(self.components.vae.config,
+                                                      "force_upcast", False):
+            dtype = torch.float32
+        return place(self.components.vae, device, dtype)
+
+    def __nodegraph_nbytes__(self) -> int:
+        return 0  # counted with MODEL
+
+
+def vae_scale_factor(vae: Any) -> int:
+    """Pixels per latent cell: 2 ** (number of VAE blocks - 1), as diffusers computes it."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+# -- LoRA through diffusers/peft ------------------------------------------------------
+def inject_unet_lora(unet: Any, patch: LoraPatch, adapter_name: str) -> str:
+    """Add ``patch`` to ``unet`` as a peft adapter named ``adapter_name``."""
+    from diffusers.loaders import StableDiffusionLoraLoaderMixin
+
+    StableDiffusionLoraLoaderMixin.load_lora_into_unet(
+        dict(patch.state_dict), patch.network_alphas, unet, adapter_name=adapter_name)
+    return adapter_name
+
+
+def inject_text_encoder_lora(encoder: Any, patch: LoraPatch, prefix: str,
+                             adapter_name: str) -> str:
+    """Add ``patch``'s text-encoder part to ``encoder`` as a peft adapter. This mirrors
+    diffusers' text-encoder LoRA loading but calls peft directly (transformers' own
+    adapter integration asks for a newer peft than this environment has)."""
+    from diffusers.utils import convert_state_dict_to_diffusers, convert_state_dict_to_peft
+    from diffusers.utils.peft_utils import _create_lora_config
+    from peft import inject_adapter_in_model, set_peft_model_state_dict
+
+    state = {k.removeprefix(prefix + "."): v for k, v in patch.state_dict.items()
+             if k.startswith(prefix + ".")}
+    state = convert_state_dict_to_peft(convert_state_dict_to_diffusers(state))
+    if not hasattr(encoder, "text_model"):
+        state = {k.removeprefix("text_model."): v for k, v in state.items()}
+    rank = {}
+    for name, _ in encoder.named_modules():
+        key = f"{name}.lora_B.weight"
+        if key in state:
+            rank[key] = state[key].shape[1]
+    alphas = None
+    if patch.network_alphas:
+        alphas = {k.removeprefix(prefix + "."): v for k, v in patch.network_alphas.items()
+                  if k.split(".")[0] == prefix}
+    config = _create_lora_config(state, alphas, None, rank, is_unet=False)
+    inject_adapter_in_model(config, encoder, adapter_name=adapter_name)
+    result = set_peft_model_state_dict(encoder, state, adapter_name=adapter_name)
+    unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora" in k]
+    if unexpected:
+        raise ValueError(f"{len(unexpected)} LoRA weights match no layer, e.g. {unexpected[0]}")
+    return adapter_name
+
+
+def remove_lora(module: Any) -> None:
+    """Take every peft layer out of ``module``, restoring the original modules."""
+    from diffusers.utils.peft_utils import recurse_remove_peft_layers
+
+    recurse_remove_peft_layers(module)
+    for attribute in ("peft_config",):
+        if hasattr(module, attribute):
+            with suppress(AttributeError):
+                delattr(module, attribute)
+    if hasattr(module, "_hf_peft_config_loaded"):
+        module._hf_peft_config_loaded = False
+
+
+def count_lora_layers(module: Any) -> int:
+    """How many peft LoRA layers ``module`` holds now."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return sum(isinstance(m, BaseTunerLayer) for m in module.modules())
+
+
+def _preview_factors(channels: int, kind: str) -> tuple[Any, Any] | None:
+    import torch
+
+    if channels != 4:
+        return None
+    if kind == "sdxl":
+        return (torch.tensor([[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068],
+                              [0.1076, 0.1111, -0.0362], [-0.3165, -0.2492, -0.2188]]),
+                torch.tensor([0.1084, -0.0175, -0.0011]))
+    return (torch.tensor([[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
+                          [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]),
+            torch.zeros(3))
+
+
+def preview_rgb(latent: torch.Tensor, kind: str, factors: tuple[Any, Any] | None = None
+                ) -> torch.Tensor:
+    """A cheap HxWx3 uint8 preview (on the latent's device) of the first latent of a
+    batch: a fixed linear projection of the latent channels to RGB (the factors ComfyUI
+    uses for SD), or the first channels for an unknown latent space."""
+    import torch
+
+    x = latent[0].detach().float()
+    channels = x.shape[0]
+    if factors is None:
+        factors = _preview_factors(channels, kind)
+    if factors is not None:
+        weight, bias = (f.to(x.device) for f in factors)
+        rgb = torch.einsum("chw,cr->hwr", x, weight) + bias
+    else:
+        index = [i % channels for i in range(3)]
+        rgb = x[index].permute(1, 2, 0) * 0.5
+    return (((rgb + 1) / 2).clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def latent_preview(latent: torch.Tensor, kind: str) -> Any:
+    """:func:`preview_rgb` as a numpy array."""
+    return preview_rgb(latent, kind).cpu().numpy()
+
+
+class Previewer:
+    """Per-step previews that never stall a GPU: on CUDA the preview is copied to the
+    host asynchronously and handed out at a later step once the copy has finished (a
+    step whose copy is still in flight reports progress without a preview)."""
+
+    def __init__(self, kind: str, channels: int, device: Any) -> None:
+        self.kind, self.device = kind, device
+        factors = _preview_factors(channels, kind)
+        self.factors = None if factors is None else tuple(f.to(device) for f in factors)
+        self.pending: tuple[Any, Any] | None = None
+        self.cuda = getattr(device, "type", str(device)) == "cuda"
+
+    def __call__(self, latent: torch.Tensor, last: bool = False) -> Any:
+        import torch
+
+        rgb = preview_rgb(latent, self.kind, self.factors)
+        if not self.cuda:
+            return rgb.cpu().numpy()
+        ready = None
+        if self.pending is not None and self.pending[0].query():
+            ready, self.pending = self.pending[1].numpy(), None
+        if last:
+            return rgb.cpu().numpy()
+        if self.pending is None:
+            host = torch.empty(rgb.shape, dtype=torch.uint8, pin_memory=True)
+            host.copy_(rgb, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+            self.pending = (event, host)
+        return ready

@@ -1,0 +1,204 @@
+"""Latents: empty latents, VAE encode/decode (tiled for large images), the inpainting
+noise mask and latent upscaling. LATENT is a dict: "samples" [B,C,h,w] float32, optional
+"noise_mask" (MASK, pixel or latent size) and "scale_factor" (pixels per latent cell)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nodegraph.context import NodeContext, NodeInputError
+from nodegraph.registry import (
+    BoolParam,
+    EnumParam,
+    FloatParam,
+    Input,
+    IntParam,
+    Output,
+    node,
+)
+from nodegraph.types import IMAGE, LATENT, MASK, MODEL, VAE
+
+from .devices import torch_device
+
+if TYPE_CHECKING:
+    import torch
+
+    from .handles import ModelHandle, VaeHandle
+
+MAX_SIDE = 16384
+UPSCALE_METHODS = ("nearest", "bilinear", "bicubic", "area")
+
+
+@node("latent.Empty", "Empty latent", "latent",
+      inputs=[Input("model", MODEL)],
+      params=[IntParam("width", 512, 8, MAX_SIDE, 8), IntParam("height", 512, 8, MAX_SIDE, 8),
+              IntParam("batch", 1, 1, 64)],
+      outputs=[Output("latent", LATENT)])
+def empty_latent(model: ModelHandle, width: int, height: int, batch: int) -> dict[str, Any]:
+    """A batch of zero latents for an image of width x height; the channel count and the
+    scale factor come from the model."""
+    import torch
+
+    factor = model.vae_scale_factor
+    for name, value in (("width", width), ("height", height)):
+        if value % factor:
+            raise NodeInputError(name, f"{value} is not a multiple of {factor} (this model's "
+                                 f"latent cell is {factor} pixels); try "
+                                 f"{max(factor, value // factor * factor)}")
+    samples = torch.zeros(batch, model.latent_channels, height // factor, width // factor)
+    return {"samples": samples, "scale_factor": factor}
+
+
+@node("latent.VAEEncode", "VAE encode", "latent",
+      inputs=[Input("vae", VAE), Input("image", IMAGE)],
+      outputs=[Output("latent", LATENT)])
+def vae_encode(vae: VaeHandle, image: torch.Tensor, ctx: NodeContext) -> dict[str, Any]:
+    """Image -> latent (the mean of the VAE's posterior, times its scaling factor)."""
+    import torch
+
+    factor = vae.scale_factor
+    height, width = image.shape[1:3]
+    if height % factor or width % factor:
+        raise NodeInputError("image", f"is {width}x{height}; both sides must be multiples of "
+                             f"{factor} (resize or crop it first)")
+    device = torch_device(ctx.device)
+    model = vae.vae_for(device)
+    pixels = image.movedim(-1, 1).to(device, model.dtype) * 2 - 1
+    with torch.inference_mode():
+        latents = model.encode(pixels).latent_dist.mode()
+    samples = (latents.float() - vae.shift_factor) * vae.scaling_factor
+    return {"samples": samples.cpu(), "scale_factor": factor}
+
+
+def _decode(model: Any, z: torch.Tensor) -> torch.Tensor:
+    return model.decode(z, return_dict=False)[0]
+
+
+def _ramp(length: int, overlap: int, start_edge: bool, end_edge: bool) -> torch.Tensor:
+    import torch
+
+    w = torch.ones(length)
+    if overlap > 0:
+        ramp = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
+        if not start_edge:
+            w[:overlap] = ramp
+        if not end_edge:
+            w[-overlap:] = ramp.flip(0)
+    return w
+
+
+def _starts(size: int, tile: int, overlap: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = [*list(range(0, size - tile, stride)), size - tile]
+    return sorted(set(starts))
+
+
+def tiled_decode(model: Any, z: torch.Tensor, factor: int, tile: int,
+                 overlap: int, check: Any = None) -> torch.Tensor:
+    """Decode latent tiles of ``tile`` cells overlapping by ``overlap`` cells and blend
+    them with linear ramps: memory is bounded by the tile size, not the image size."""
+    import torch
+
+    b, _, h, w = z.shape
+    out = None
+    weight = torch.zeros(1, 1, h * factor, w * factor, device=z.device)
+    ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
+    for y in ys:
+        for x in xs:
+            if check is not None:
+                check()
+            piece = _decode(model, z[:, :, y:y + tile, x:x + tile]).float()
+            th, tw = piece.shape[-2:]
+            wy = _ramp(th, overlap * factor, y == 0, y + tile >= h).to(z.device)
+            wx = _ramp(tw, overlap * factor, x == 0, x + tile >= w).to(z.device)
+            mask = (wy[:, None] * wx[None, :])[None, None]
+            if out is None:
+                out = torch.zeros(b, piece.shape[1], h * factor, w * factor, device=z.device)
+            py, px = y * factor, x * factor
+            out[:, :, py:py + th, px:px + tw] += piece * mask
+            weight[:, :, py:py + th, px:px + tw] += mask
+    return out / weight
+
+
+@node("latent.VAEDecode", "VAE decode", "latent",
+      inputs=[Input("vae", VAE), Input("latent", LATENT)],
+      params=[BoolParam("tiled", False, description="decode in tiles (large images)"),
+              IntParam("tile_size", 512, 64, 4096, 64, description="tile side in pixels"),
+              IntParam("overlap", 64, 0, 1024, 8, description="tile overlap in pixels")],
+      outputs=[Output("image", IMAGE)])
+def vae_decode(vae: VaeHandle, latent: dict[str, Any], tiled: bool, tile_size: int,
+               overlap: int, ctx: NodeContext) -> torch.Tensor:
+    """Latent -> image. Tiled decoding bounds memory for large images (seams are blended
+    over the overlap)."""
+    import torch
+
+    samples = latent["samples"]
+    if samples.shape[1] != vae.latent_channels:
+        raise NodeInputError("latent", f"has {samples.shape[1]} channels; this VAE takes "
+                             f"{vae.latent_channels}")
+    factor = vae.scale_factor
+    device = torch_device(ctx.device)
+    model = vae.vae_for(device)
+    z = samples.to(device, model.dtype) / vae.scaling_factor + vae.shift_factor
+    with torch.inference_mode():
+        tile = max(1, tile_size // factor)
+        if tiled and (z.shape[-1] > tile or z.shape[-2] > tile):
+            lap = min(overlap // factor, tile // 2)
+            decoded = tiled_decode(model, z, factor, tile, lap, ctx.check_cancelled)
+        else:
+            decoded = _decode(model, z)
+    image = (decoded.float() / 2 + 0.5).clamp(0, 1)
+    return image.movedim(1, -1).cpu().contiguous()
+
+
+@node("latent.SetNoiseMask", "Set latent noise mask", "latent",
+      inputs=[Input("latent", LATENT), Input("mask", MASK)],
+      outputs=[Output("latent", LATENT)])
+def set_noise_mask(latent: dict[str, Any], mask: torch.Tensor) -> dict[str, Any]:
+    """Inpainting: only the masked region (mask 1) is regenerated; the rest is reset to
+    the noised original at every step and survives exactly. The mask may be at image or
+    latent size."""
+    from .sampling import latent_mask
+
+    latent_mask(mask, latent["samples"], "mask")  # checks size and batch
+    return {**latent, "noise_mask": mask}
+
+
+@node("latent.Upscale", "Latent upscale", "latent",
+      inputs=[Input("latent", LATENT)],
+      params=[EnumParam("method", UPSCALE_METHODS, "nearest"),
+              EnumParam("mode", ("factor", "size"), "factor"),
+              FloatParam("factor", 1.5, 0.05, 8.0),
+              IntParam("width", 1024, 8, MAX_SIDE, 8), IntParam("height", 1024, 8, MAX_SIDE, 8)],
+      outputs=[Output("latent", LATENT)])
+def latent_upscale(latent: dict[str, Any], method: str, mode: str, factor: float,
+                   width: int, height: int) -> dict[str, Any]:
+    """Resize a latent by a factor or to an image size (pixels; divided by the latent's
+    scale factor). A noise mask is resized with it."""
+    import torch.nn.functional as F
+
+    samples = latent["samples"]
+    cell = int(latent.get("scale_factor", 8))
+    h, w = samples.shape[-2:]
+    if mode == "factor":
+        new_h, new_w = max(1, round(h * factor)), max(1, round(w * factor))
+    else:
+        if width % cell or height % cell:
+            raise NodeInputError("width" if width % cell else "height",
+                                 f"must be a multiple of {cell} (the latent cell size)")
+        new_h, new_w = height // cell, width // cell
+    if max(new_h, new_w) * cell > MAX_SIDE:
+        raise NodeInputError("factor" if mode == "factor" else "width",
+                             f"would give a {new_w * cell}x{new_h * cell} image")
+    kwargs = {"align_corners": False} if method in ("bilinear", "bicubic") else {}
+    out = {**latent, "samples": F.interpolate(samples, size=(new_h, new_w), mode=method,
+                                              **kwargs)}
+    mask = latent.get("noise_mask")
+    if mask is not None:
+        mh, _mw = mask.shape[-2:]
+        scale = mh // h if mh % h == 0 else 1
+        out["noise_mask"] = F.interpolate(mask[:, None].float(),
+                                          size=(new_h * scale, new_w * scale))[:, 0]
+    return out

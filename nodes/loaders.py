@@ -1,0 +1,325 @@
+"""Load checkpoints (diffusers folders and single-file SD1.x / SD2.x / SDXL .safetensors)
+and LoRAs, offline: configs come from the checkpoint folder, a local ``<name>.config``
+folder beside a single file, or the architecture configs kept in nodes/configs/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nodegraph.context import NodeInputError
+from nodegraph.registry import EnumParam, FloatParam, Input, Output, node
+from nodegraph.types import CLIP, MODEL, VAE
+
+from . import model_files
+from .handles import (
+    ClipHandle,
+    Components,
+    LoraPatch,
+    ModelHandle,
+    TextEncoderSlot,
+    VaeHandle,
+    count_lora_layers,
+    inject_text_encoder_lora,
+    inject_unet_lora,
+    remove_lora,
+    shared_components,
+)
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+ARCHITECTURES = ("sd15", "sd2", "sdxl")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message says why."""
+
+
+# -- architecture detection -------------------------------------------------------------
+def detect_architecture(keys: Any) -> str:
+    """sd15 / sd2 / sdxl from the key layout of an original (LDM/SGM) checkpoint."""
+    keys = set(keys)
+    if any(k.startswith("conditioner.embedders.1.model.") for k in keys):
+        return "sdxl"
+    if any(k.startswith("cond_stage_model.model.") for k in keys):
+        return "sd2"
+    if any(k.startswith("cond_stage_model.transformer.") for k in keys):
+        return "sd15"
+    if not any(k.startswith("model.diffusion_model.") for k in keys):
+        raise CheckpointError("this file holds no Stable Diffusion UNet "
+                              "('model.diffusion_model.*' keys); is it a LoRA or a VAE?")
+    raise CheckpointError("unrecognised checkpoint layout: expected an SD1.x, SD2.x or SDXL "
+                          "single-file checkpoint")
+
+
+def architecture_config(arch: str) -> dict[str, Any]:
+    """The bundled configs of a known architecture (nodes/configs/<arch>.json)."""
+    return json.loads((CONFIG_DIR / f"{arch}.json").read_text("utf-8"))
+
+
+# -- diffusers folders ---------------------------------------------------------------------
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"missing {path.name} in {path.parent}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} is not valid JSON: {error}") from None
+
+
+def _load_tokenizer(folder: Path, class_name: str | None) -> Any:
+    import transformers
+
+    cls = getattr(transformers, class_name or "", None) or transformers.AutoTokenizer
+    try:
+        return cls.from_pretrained(str(folder), local_files_only=True)
+    except Exception:
+        if cls is transformers.AutoTokenizer:
+            raise
+        return transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
+def load_diffusers_folder(folder: Path) -> Components:
+    """A standard diffusers folder: model_index.json, unet/, vae/, text_encoder(_2)/,
+    tokenizer(_2)/, scheduler/."""
+    import transformers
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    index = _read_json(folder / "model_index.json")
+    try:
+        unet = UNet2DConditionModel.from_pretrained(str(folder), subfolder="unet",
+                                                    local_files_only=True)
+        vae = AutoencoderKL.from_pretrained(str(folder), subfolder="vae", local_files_only=True)
+    except Exception as error:  # corrupt weights surface as many different error types
+        raise CheckpointError(f"cannot load the diffusers model in {folder}: "
+                              f"{type(error).__name__}: {error}") from None
+    slots = []
+    for suffix in ("", "_2"):
+        entry = index.get("text_encoder" + suffix)
+        if not entry or entry[0] is None:
+            continue
+        cls = getattr(transformers, entry[1], None) or transformers.CLIPTextModel
+        try:
+            encoder = cls.from_pretrained(str(folder / ("text_encoder" + suffix)),
+                                          local_files_only=True)
+            tok_entry = index.get("tokenizer" + suffix) or [None, None]
+            tokenizer = _load_tokenizer(folder / ("tokenizer" + suffix), tok_entry[1])
+        except Exception as error:
+            raise CheckpointError(f"cannot load text_encoder{suffix} of {folder}: "
+                                  f"{type(error).__name__}: {error}") from None
+        sdxl = "text_encoder_2" in index and index["text_encoder_2"][0] is not None
+        slots.append(TextEncoderSlot(encoder, tokenizer,
+                                     output="penultimate" if sdxl else "last",
+                                     pooled=sdxl and suffix == "_2"))
+    if not slots:
+        raise CheckpointError(f"{folder} has no text encoder")
+    scheduler = _read_json(folder / "scheduler" / "scheduler_config.json")
+    kind = "sdxl" if unet.config.get("addition_embed_type") == "text_time" else "diffusers"
+    # weights stored in half precision load as such; keep fp32 at rest (the device policy
+    # casts on use)
+    for module in [unet, vae] + [slot.encoder for slot in slots]:
+        module.float().eval()
+    return Components(str(folder), kind, unet, vae, slots, scheduler)
+
+
+# -- single files ---------------------------------------------------------------------------
+def _read_safetensors(path: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types
+        raise CheckpointError(f"{path.name} is not a readable .safetensors file "
+                              f"({type(error).__name__}: {error})") from None
+
+
+def _sidecar(path: Path) -> Path | None:
+    """A local config folder for a single file: ``<stem>.config/`` in diffusers layout
+    (unet/config.json, vae/config.json, text_encoder*/config.json, tokenizer*/,
+    scheduler/scheduler_config.json), for models that are not the standard sizes."""
+    folder = path.with_name(path.stem + ".config")
+    return folder if folder.is_dir() else None
+
+
+def _load_state(module: Any, state: dict[str, Any], what: str, arch: str) -> None:
+    result = module.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
+    unexpected = [k for k in result.unexpected_keys if not k.endswith("position_ids")]
+    if missing or unexpected:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise CheckpointError(
+            f"the {what} weights do not fit the {arch} architecture ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected keys: {detail}); if it is a non-standard size, "
+            f"put its diffusers configs in a '<name>.config' folder beside the file")
+
+
+def load_single_file(path: Path) -> Components:
+    """An original-format (LDM/SGM) checkpoint in one .safetensors file."""
+    import transformers
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.loaders.single_file_utils import (
+        convert_ldm_clip_checkpoint,
+        convert_ldm_unet_checkpoint,
+        convert_ldm_vae_checkpoint,
+        convert_open_clip_checkpoint,
+    )
+
+    from .clip_tokenizer import standard_clip_tokenizer
+
+    checkpoint = _read_safetensors(path)
+    arch = detect_architecture(checkpoint.keys())
+    spec = architecture_config(arch)
+    sidecar = _sidecar(path)
+
+    def config(name: str, default: dict[str, Any]) -> dict[str, Any]:
+        if sidecar is not None and (sidecar / name / "config.json").is_file():
+            return _read_json(sidecar / name / "config.json")
+        return default
+
+    unet_config = config("unet", spec["unet"])
+    vae_config = config("vae", spec["vae"])
+    unet = UNet2DConditionModel.from_config(unet_config)
+    _load_state(unet, convert_ldm_unet_checkpoint(checkpoint, unet.config), "UNet", arch)
+    vae = AutoencoderKL.from_config(vae_config)
+    _load_state(vae, convert_ldm_vae_checkpoint(checkpoint, vae.config), "VAE", arch)
+    slots = []
+    for index, entry in enumerate(spec["text_encoders"]):
+        name = "text_encoder" if index == 0 else f"text_encoder_{index + 1}"
+        cls = getattr(transformers, entry["class"])
+        te_config = config(name, entry["config"])
+        te_config = {k: v for k, v in te_config.items() if not k.startswith("_")}
+        encoder = cls(transformers.CLIPTextConfig(**te_config))
+        if entry["layout"] == "clip":
+            state = convert_ldm_clip_checkpoint(checkpoint, remove_prefix=entry["prefix"])
+        else:
+            state = convert_open_clip_checkpoint(encoder, checkpoint, prefix=entry["prefix"])
+        _load_state(encoder, state, name, arch)
+        tok_name = "tokenizer" if index == 0 else f"tokenizer_{index + 1}"
+        if sidecar is not None and (sidecar / tok_name).is_dir():
+            tokenizer = _load_tokenizer(sidecar / tok_name, None)
+        else:
+            tokenizer = standard_clip_tokenizer(entry["pad_token"])
+        encoder.eval()
+        slots.append(TextEncoderSlot(encoder, tokenizer, entry["output"],
+                                     bool(entry.get("pooled"))))
+    scheduler = spec["scheduler"]
+    if sidecar is not None and (sidecar / "scheduler" / "scheduler_config.json").is_file():
+        scheduler = _read_json(sidecar / "scheduler" / "scheduler_config.json")
+    unet.eval()
+    vae.eval()
+    return Components(str(path), arch, unet, vae, slots, scheduler)
+
+
+def load_checkpoint(path: Path) -> Components:
+    """Load (or reuse, if already loaded and unchanged) the checkpoint at ``path``."""
+    key = json.dumps(model_files.fingerprint_path(path))
+    if path.is_dir():
+        return shared_components(key, lambda: load_diffusers_folder(path))
+    if path.suffix != ".safetensors":
+        raise CheckpointError("only .safetensors single files are loaded (pickled .ckpt "
+                              "files can run code; convert them first)")
+    return shared_components(key, lambda: load_single_file(path))
+
+
+def _checkpoint_fingerprint(params: dict[str, Any]) -> Any:
+    return model_files.fingerprint(params["checkpoint"], "checkpoint")
+
+
+@node("loaders.Checkpoint", "Load checkpoint", "loaders",
+      params=[EnumParam("checkpoint", model_files.list_checkpoints,
+                        description="a diffusers folder or a single-file .safetensors "
+                                    "checkpoint in a model folder")],
+      outputs=[Output("model", MODEL), Output("clip", CLIP), Output("vae", VAE)],
+      fingerprint=_checkpoint_fingerprint)
+def load_checkpoint_node(checkpoint: str) -> tuple[ModelHandle, ClipHandle, VaeHandle]:
+    """Load a Stable Diffusion checkpoint (SD1.x, SD2.x, SDXL or any diffusers folder)
+    from the model folders. Every node using it shares one copy of its weights."""
+    try:
+        path = model_files.resolve(checkpoint, "checkpoint")
+        components = load_checkpoint(path)
+    except (FileNotFoundError, CheckpointError) as error:
+        raise NodeInputError("checkpoint", str(error)) from None
+    except Exception as error:
+        if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+            raise  # the executor frees its cache and retries
+        raise NodeInputError("checkpoint", f"cannot load {checkpoint}: "
+                             f"{type(error).__name__}: {error}") from None
+    return ModelHandle(components), ClipHandle(components), VaeHandle(components)
+
+
+# -- LoRA -------------------------------------------------------------------------------------
+def read_lora(path: Path) -> tuple[dict[str, Any], dict[str, float] | None]:
+    """A LoRA file's state dict in diffusers' layout (kohya files are converted)."""
+    from diffusers.loaders import StableDiffusionLoraLoaderMixin
+
+    state = _read_safetensors(path)
+    if not any("lora" in k for k in state):
+        raise CheckpointError(f"{path.name} holds no LoRA weights")
+    state_dict, alphas = StableDiffusionLoraLoaderMixin.lora_state_dict(state)
+    if not any(k.startswith(("unet.", "text_encoder")) for k in state_dict):
+        # a diffusers LoRA saved for the UNet alone, without prefixes
+        state_dict = {f"unet.{k}": v for k, v in state_dict.items()}
+    return state_dict, alphas
+
+
+def check_lora_fits(patch: LoraPatch, model: ModelHandle, clip: ClipHandle) -> None:
+    """Inject the LoRA into the base models and take it out again, so that a LoRA made
+    for another architecture fails here, naming this node, rather than in the sampler."""
+    components = model.components
+    with components.lock:
+        if patch.has_unet():
+            try:
+                inject_unet_lora(components.unet, patch, "ng_check")
+                layers = count_lora_layers(components.unet)
+            except Exception as error:
+                raise NodeInputError("lora", f"does not fit this model's UNet: "
+                                     f"{type(error).__name__}: {error}") from None
+            finally:
+                remove_lora(components.unet)
+            if layers == 0:
+                raise NodeInputError("lora", "none of its UNet layers exist in this model "
+                                     "(a LoRA for another architecture?)")
+        for index, slot in enumerate(clip.slots):
+            prefix = "text_encoder" if index == 0 else f"text_encoder_{index + 1}"
+            if not patch.has_text_encoder(prefix):
+                continue
+            try:
+                inject_text_encoder_lora(slot.encoder, patch, prefix, "ng_check")
+                layers = count_lora_layers(slot.encoder)
+            except Exception as error:
+                raise NodeInputError("lora", f"does not fit this model's {prefix}: "
+                                     f"{type(error).__name__}: {error}") from None
+            finally:
+                remove_lora(slot.encoder)
+            if layers == 0:
+                raise NodeInputError("lora", f"none of its {prefix} layers exist in this model")
+
+
+def _lora_fingerprint(params: dict[str, Any]) -> Any:
+    return model_files.fingerprint(params["lora"], "lora")
+
+
+@node("loaders.LoRA", "Load LoRA", "loaders",
+      inputs=[Input("model", MODEL), Input("clip", CLIP)],
+      params=[EnumParam("lora", model_files.list_loras),
+              FloatParam("unet_strength", 1.0, -10.0, 10.0),
+              FloatParam("clip_strength", 1.0, -10.0, 10.0)],
+      outputs=[Output("model", MODEL), Output("clip", CLIP)],
+      fingerprint=_lora_fingerprint)
+def load_lora_node(model: ModelHandle, clip: ClipHandle, lora: str, unet_strength: float,
+                   clip_strength: float) -> tuple[ModelHandle, ClipHandle]:
+    """Apply a LoRA (diffusers or kohya layout) with separate UNet and text-encoder
+    strengths. Stackable; the base model stays untouched (the LoRA is active only while
+    a node downstream uses the model)."""
+    if model.components is not clip.components:
+        raise NodeInputError("clip", "model and clip come from different checkpoints")
+    try:
+        path = model_files.resolve(lora, "lora")
+        state_dict, alphas = read_lora(path)
+    except (FileNotFoundError, CheckpointError) as error:
+        raise NodeInputError("lora", str(error)) from None
+    patch = LoraPatch(lora, state_dict, alphas, unet_strength, clip_strength)
+    check_lora_fits(patch, model, clip)
+    new_model = model.with_lora(patch) if unet_strength != 0 and patch.has_unet() else model
+    new_clip = clip.with_lora(patch) if clip_strength != 0 else clip
+    return new_model, new_clip

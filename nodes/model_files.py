@@ -1,0 +1,131 @@
+"""Where model files live and how they are named in workflows.
+
+Model folders, searched in order: the NODEGRAPH_MODELS environment variable (folders
+separated by os.pathsep), the user's folder (~/.nodegraph/models) and the repository's
+models/. Workflows store a name relative to its folder ("sd15.safetensors",
+"loras/style.safetensors", "tiny-shapes"), so they stay portable across machines.
+
+Kinds: checkpoints are diffusers folders (with model_index.json) or single-file
+.safetensors checkpoints; LoRAs live under loras/; upscale models under upscale_models/.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from nodegraph.fingerprint import file_stat
+
+REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+USER_MODELS = Path.home() / ".nodegraph" / "models"
+ENV_VAR = "NODEGRAPH_MODELS"
+CHECKPOINT_SUFFIXES = (".safetensors",)
+LORA_SUFFIXES = (".safetensors",)
+UPSCALE_SUFFIXES = (".pth", ".safetensors")  # no .pt: TorchScript is not data
+_SUBFOLDERS = {"lora": "loras", "upscale": "upscale_models"}
+
+
+def model_roots() -> list[Path]:
+    """The model folders that exist, in search order."""
+    roots = [Path(p).expanduser() for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
+    roots += [USER_MODELS, REPO_MODELS]
+    seen, result = set(), []
+    for root in roots:
+        key = str(root.resolve()) if root.exists() else None
+        if key and key not in seen and root.is_dir():
+            seen.add(key)
+            result.append(root)
+    return result
+
+
+def _walk(root: Path, depth: int) -> list[Path]:
+    out: list[Path] = []
+    try:
+        children = sorted(root.iterdir())
+    except OSError:
+        return out
+    for child in children:
+        if child.name.startswith("."):
+            continue
+        out.append(child)
+        if child.is_dir() and depth > 1 and not (child / "model_index.json").exists():
+            out.extend(_walk(child, depth - 1))
+    return out
+
+
+def _name(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def list_checkpoints() -> list[str]:
+    """Checkpoint names: diffusers folders and single .safetensors files (two levels
+    deep; LoRA and upscale-model folders excluded)."""
+    names: dict[str, None] = {}
+    for root in model_roots():
+        for path in _walk(root, 2):
+            rel = _name(path, root)
+            if rel.split("/")[0] in _SUBFOLDERS.values():
+                continue
+            is_folder = path.is_dir() and (path / "model_index.json").is_file()
+            if is_folder or (path.is_file() and path.suffix in CHECKPOINT_SUFFIXES):
+                names.setdefault(rel, None)
+    return sorted(names)
+
+
+def _list_kind(kind: str, suffixes: tuple[str, ...]) -> list[str]:
+    names: dict[str, None] = {}
+    for root in model_roots():
+        folder = root / _SUBFOLDERS[kind]
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix in suffixes:
+                names.setdefault(_name(path, folder), None)
+    return sorted(names)
+
+
+def list_loras() -> list[str]:
+    """LoRA names (relative to a models/loras folder)."""
+    return _list_kind("lora", LORA_SUFFIXES)
+
+
+def list_upscale_models() -> list[str]:
+    """Upscale model names (relative to a models/upscale_models folder)."""
+    return _list_kind("upscale", UPSCALE_SUFFIXES)
+
+
+def resolve(name: str, kind: str = "checkpoint") -> Path:
+    """The path of a model name (the first model folder that has it). Absolute paths
+    are accepted as they are. Raises FileNotFoundError naming the folders searched."""
+    if not name:
+        raise FileNotFoundError("no model chosen")
+    candidate = Path(name).expanduser()
+    if candidate.is_absolute():
+        if candidate.exists():
+            return candidate
+        raise FileNotFoundError(f"{name} does not exist")
+    if ".." in candidate.parts:
+        raise FileNotFoundError(f"{name!r}: model names may not leave the model folder")
+    roots = model_roots()
+    for root in roots:
+        base = root / _SUBFOLDERS[kind] if kind in _SUBFOLDERS else root
+        if (base / candidate).exists():
+            return base / candidate
+    searched = ", ".join(str(r) for r in roots) or "(no model folder exists)"
+    raise FileNotFoundError(f"{name!r} was not found in the model folders: {searched}")
+
+
+def fingerprint_path(path: Path) -> list[Any]:
+    """Path, size and mtime of a file, or of every file of a folder (a diffusers model)."""
+    if path.is_file():
+        return file_stat(path)
+    return [file_stat(p) for p in sorted(path.rglob("*")) if p.is_file()]
+
+
+def fingerprint(name: str, kind: str = "checkpoint") -> Any:
+    """What the executor hashes for a model param: changes when the file changes."""
+    try:
+        return fingerprint_path(resolve(name, kind))
+    except (FileNotFoundError, OSError):
+        return ["missing", name]

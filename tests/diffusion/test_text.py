@@ -1,0 +1,78 @@
+"""Text encoding: emphasis syntax and chunking of long prompts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nodes.conditioning import parse_prompt_attention
+
+from .conftest import MODEL
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a cat", [("a cat", 1.0)]),
+    ("a (cat:1.3) dog", [("a ", 1.0), ("cat", 1.3), (" dog", 1.0)]),
+    ("(cat)", [("cat", 1.1)]),
+    ("[cat]", [("cat", pytest.approx(1 / 1.1))]),
+    ("((cat))", [("cat", pytest.approx(1.21))]),
+    (r"\(cat\)", [("(cat)", 1.0)]),
+    ("a (red (cat:1.5)):0.5", [("a ", 1.0), ("red ", pytest.approx(1.1)),
+                               ("cat", pytest.approx(1.65)), (":0.5", 1.0)]),
+    ("", [("", 1.0)]),
+])
+def test_emphasis_syntax(text, expected):
+    assert parse_prompt_attention(text) == expected
+
+
+@pytest.fixture(scope="module")
+def clip(models_dir):
+    from nodes.handles import ClipHandle
+    from nodes.loaders import load_checkpoint
+
+    return ClipHandle(load_checkpoint(models_dir / MODEL))
+
+
+def test_short_prompt_equals_the_pipeline_encoding(clip):
+    from nodes.conditioning import encode_prompt
+
+    slot = clip.slots[0]
+    ids = slot.tokenizer("a photo of a cat", padding="max_length", max_length=77,
+                         truncation=True, return_tensors="pt").input_ids
+    with torch.no_grad():
+        expected = slot.encoder(ids)[0]
+    cond = encode_prompt(clip, "a photo of a cat", torch.device("cpu"))
+    assert torch.equal(cond.embeds, expected)
+
+
+def test_long_prompts_are_chunked_and_concatenated(clip):
+    from nodes.conditioning import encode_prompt, tokenize_weighted
+
+    words = " ".join(["a red house on the moon"] * 20)  # 120 tokens
+    chunks, _ = tokenize_weighted(clip.slots[0].tokenizer, words)
+    assert len(chunks) == 2 and all(len(c) == 77 for c in chunks)
+    cond = encode_prompt(clip, words, torch.device("cpu"))
+    assert cond.embeds.shape == (1, 154, 32) and cond.pad_chunk.shape == (1, 77, 32)
+    first = encode_prompt(clip, " ".join(["a red house on the moon"] * 12) + " a red house",
+                          torch.device("cpu"))
+    assert torch.allclose(cond.embeds[:, :77], first.embeds[:, :77], atol=1e-6)
+
+
+def test_emphasis_changes_only_the_weighted_encoding(clip):
+    from nodes.conditioning import encode_prompt
+
+    plain = encode_prompt(clip, "a cat on the moon", torch.device("cpu")).embeds
+    strong = encode_prompt(clip, "a (cat:1.5) on the moon", torch.device("cpu")).embeds
+    neutral = encode_prompt(clip, "a (cat:1.0) on the moon", torch.device("cpu")).embeds
+    assert torch.equal(plain, neutral)
+    assert not torch.allclose(plain, strong)
+    assert torch.allclose(plain.mean(), strong.mean(), atol=1e-5)  # the mean is restored
+
+
+def test_long_positive_and_short_negative_sample_together(executor):
+    from .conftest import run_image, txt2img_graph
+
+    long_prompt = " ".join(["a blue castle in the forest at night"] * 12)
+    image, _ = run_image(executor, *txt2img_graph(prompt=long_prompt, negative="ugly",
+                                                  steps=2))
+    assert torch.isfinite(image).all()

@@ -1,0 +1,151 @@
+"""Build a graph from an empty canvas with quick-add and port drags, run it, check the
+pixels; refuse an incompatible drag; undo to empty and redo to the same JSON."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from nodegraph.workflow import dumps
+from ui.port_item import IN, OUT
+
+from .helpers import drag, port_point, quick_add, type_into_field, vp, wire
+
+
+def build_invert_graph(qtbot, window) -> tuple[str, str, str]:
+    """Solid colour -> Invert -> Preview, made the way a user would."""
+    solid = quick_add(qtbot, window, "solid", QPoint(120, 120))
+    invert = quick_add(qtbot, window, "invert", QPoint(450, 140))
+    preview = quick_add(qtbot, window, "prev img", QPoint(750, 120))
+    wire(window, solid, "image", invert, "image")
+    wire(window, invert, "image", preview, "images")
+    type_into_field(qtbot, window, solid, "width", "64")
+    type_into_field(qtbot, window, solid, "height", "48")
+    type_into_field(qtbot, window, solid, "color", "#ff8000")
+    return solid, invert, preview
+
+
+def run_and_wait(qtbot, window, timeout=60_000) -> None:
+    window.last_run = None
+    QTest.keyClick(window.view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.runs.busy, (QApplication.focusWidget(), QApplication.activeWindow())
+    qtbot.waitUntil(lambda: not window.runs.busy and window.last_run is not None,
+                    timeout=timeout)
+
+
+def test_build_graph_with_quick_add_and_drags_then_run_shows_pixels(qtbot, make_window):
+    window = make_window()
+    solid, invert, preview = build_invert_graph(qtbot, window)
+    graph = window.document.graph
+    assert [n.type for n in graph.nodes.values()] == ["image.Solid", "image.Invert",
+                                                      "image.Preview"]
+    assert {(link.src, link.dst_input) for link in graph.links.values()} == {
+        (solid, "image"), (invert, "images")}
+    assert graph.nodes[solid].params["width"] == 64
+    assert graph.nodes[solid].params["color"] == "#ff8000"
+    run_and_wait(qtbot, window)
+    assert window.last_run.status == "finished"
+    image = window.images[preview][0]
+    assert (image.width(), image.height()) == (64, 48)
+    color = image.pixelColor(10, 10)
+    assert (color.red(), color.green(), color.blue()) == (0, 127, 255)
+    item = window.canvas.nodes[preview]
+    assert item.state == "done" and item.layout.thumb is not None
+    # a click on the thumbnail opens the full-size viewer
+    viewer = window.open_viewer(preview)
+    assert viewer is not None and viewer.images[0].width() == 64
+    viewer.close()
+
+
+def test_rerun_after_edit_reruns_only_what_changed(qtbot, make_window):
+    window = make_window()
+    solid, invert, preview = build_invert_graph(qtbot, window)
+    run_and_wait(qtbot, window)
+    run_and_wait(qtbot, window)
+    states = {i: window.canvas.nodes[i].state for i in (solid, invert)}
+    assert states == {solid: "cached", invert: "cached"}
+    type_into_field(qtbot, window, solid, "color", "#000000")
+    run_and_wait(qtbot, window)
+    assert window.canvas.nodes[solid].state == "done"
+    assert window.images[preview][0].pixelColor(1, 1).red() == 255
+
+
+def test_incompatible_drag_is_refused_with_reason(qtbot, make_window):
+    window = make_window()
+    number = quick_add(qtbot, window, "integer", QPoint(120, 120))
+    invert = quick_add(qtbot, window, "invert", QPoint(500, 120))
+    wire(window, number, "value", invert, "image")
+    assert window.document.graph.links == {}
+    assert "type mismatch" in window.statusBar().currentMessage()
+    assert "INT" in window.statusBar().currentMessage()
+    # output to output is refused too
+    solid = quick_add(qtbot, window, "solid", QPoint(120, 400))
+    drag(window, vp(window, port_point(window, solid, "image", OUT)),
+         vp(window, port_point(window, invert, "image", OUT)))
+    assert window.document.graph.links == {}
+    # and a compatible one is accepted; connecting to an occupied input replaces its link
+    wire(window, solid, "image", invert, "image")
+    solid2 = quick_add(qtbot, window, "solid", QPoint(120, 650))
+    wire(window, solid2, "image", invert, "image")
+    links = list(window.document.graph.links.values())
+    assert [(link.src, link.dst) for link in links] == [(solid2, invert)]
+
+
+def test_wiring_highlights_compatible_ports_while_dragging(qtbot, make_window):
+    window = make_window()
+    solid = quick_add(qtbot, window, "solid", QPoint(120, 120))
+    invert = quick_add(qtbot, window, "invert", QPoint(500, 120))
+    number = quick_add(qtbot, window, "integer", QPoint(500, 400))
+    viewport = window.view.viewport()
+    start = vp(window, port_point(window, solid, "image", OUT))
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(viewport, start + QPoint(40, 40))
+    targets = window.canvas.wire_targets
+    assert (invert, "image", IN) in targets
+    assert not any(t[0] == number for t in targets)
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       start + QPoint(40, 40))
+
+
+def test_dropping_a_wire_on_empty_canvas_adds_a_connected_node(qtbot, make_window):
+    window = make_window()
+    solid = quick_add(qtbot, window, "solid", QPoint(120, 120))
+    drag(window, vp(window, port_point(window, solid, "image", OUT)), QPoint(600, 500))
+    box = window.view.quick_add
+    qtbot.waitUntil(box.isVisible)
+    offered = box.results()
+    assert "image.Invert" in offered and "primitive.Int" not in offered
+    qtbot.keyClicks(box.edit, "invert")
+    qtbot.keyClick(box.edit, Qt.Key.Key_Return)
+    graph = window.document.graph
+    assert len(graph.nodes) == 2
+    (link,) = graph.links.values()
+    assert (link.src, link.src_output, graph.nodes[link.dst].type, link.dst_input) == (
+        solid, "image", "image.Invert", "image")
+    # adding and connecting was one undo step
+    window.document.stack.undo()
+    assert len(graph.nodes) == 1 and not graph.links
+
+
+def test_undo_to_empty_and_redo_gives_the_same_workflow(qtbot, make_window):
+    window = make_window()
+    build_invert_graph(qtbot, window)
+    # move a node by dragging its title: one undo step
+    solid_id = next(iter(window.document.graph.nodes))
+    item = window.canvas.nodes[solid_id]
+    title = vp(window, item.mapToScene(item.layout.width / 2, 10))
+    stack = window.document.stack
+    before = stack.count()
+    drag(window, title, title + QPoint(80, 60), steps=10)
+    assert stack.count() == before + 1
+    full = dumps(window.document.graph)
+    while stack.canUndo():
+        QTest.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(window.document.graph.nodes) == 0 and not window.canvas.nodes
+    while stack.canRedo():
+        QTest.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
+                       | Qt.KeyboardModifier.ShiftModifier)
+    assert dumps(window.document.graph) == full
+    assert set(window.canvas.nodes) == set(window.document.graph.nodes)
+    assert set(window.canvas.links) == set(window.document.graph.links)

@@ -1,0 +1,134 @@
+"""Canvas navigation and the smaller editing gestures: pan (middle-drag, Space+drag),
+zoom to cursor, fit, drag from the library, seed randomize, settings, image viewer."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from ui.canvas import NODE_MIME
+
+from .helpers import click, drag, drop_mime, field_point, quick_add
+from .test_build_and_run import build_invert_graph, run_and_wait
+
+
+def test_middle_drag_and_space_drag_pan_the_view(qtbot, make_window):
+    window = make_window()
+    view = window.view
+    center = view.viewport().rect().center()
+    before = view.mapToScene(center)
+    drag(window, center, center + QPoint(100, 50), button=Qt.MouseButton.MiddleButton)
+    after = view.mapToScene(center)
+    assert abs((before - after).x() - 100) < 2 and abs((before - after).y() - 50) < 2
+    QTest.keyPress(view, Qt.Key.Key_Space)
+    drag(window, center, center + QPoint(-40, 0))
+    QTest.keyRelease(view, Qt.Key.Key_Space)
+    assert abs((view.mapToScene(center) - after).x() - 40) < 2
+    assert window.document.stack.count() == 0  # panning is not an edit
+
+
+def test_wheel_zooms_around_the_cursor(qtbot, make_window):
+    window = make_window()
+    view = window.view
+    point = QPoint(200, 150)
+    before = view.mapToScene(point)
+    wheel = QWheelEvent(QPointF(point), QPointF(view.viewport().mapToGlobal(point)),
+                        QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view.viewport(), wheel)
+    assert view.transform().m11() > 1.2
+    after = view.mapToScene(point)
+    assert abs(after.x() - before.x()) < 2 and abs(after.y() - before.y()) < 2
+
+
+def test_fit_all_and_fit_selection(qtbot, make_window):
+    window = make_window()
+    solid, _invert, preview = build_invert_graph(qtbot, window)
+    window.canvas.editor.move({preview: (3000.0, 2000.0)})
+    QTest.keyClick(window.view, Qt.Key.Key_Home)
+    visible = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    for item in window.canvas.nodes.values():
+        assert visible.contains(item.sceneBoundingRect())
+    window.canvas.select_nodes([solid])
+    QTest.keyClick(window.view, Qt.Key.Key_F)
+    visible = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    assert visible.contains(window.canvas.nodes[solid].sceneBoundingRect())
+    assert not visible.intersects(window.canvas.nodes[preview].sceneBoundingRect())
+
+
+def test_dragging_a_node_from_the_library_onto_the_canvas(qtbot, make_window):
+    window = make_window()
+    mime = QMimeData()
+    mime.setData(NODE_MIME, b"image.Blend")
+    drop_mime(window, mime, QPoint(300, 200))
+    (node,) = window.document.graph.nodes.values()
+    assert node.type == "image.Blend"
+    expected = window.view.mapToScene(QPoint(300, 200))
+    assert abs(node.pos[0] - expected.x()) < 1 and abs(node.pos[1] - expected.y()) < 1
+
+
+def test_seed_dice_randomizes_and_bool_toggles(qtbot, make_window):
+    window = make_window()
+    seed = quick_add(qtbot, window, "seed", QPoint(150, 150))
+    click(window, field_point(window, seed, "seed", "right"))
+    first = window.document.graph.nodes[seed].params["seed"]
+    click(window, field_point(window, seed, "seed", "right"))
+    assert first != 0 and window.document.graph.nodes[seed].params["seed"] != first
+    flag = quick_add(qtbot, window, "boolean", QPoint(500, 150))
+    click(window, field_point(window, flag, "value"))
+    assert window.document.graph.nodes[flag].params["value"] is True
+
+
+def test_bypass_mute_collapse_and_colour_through_the_editor(qtbot, make_window):
+    window = make_window()
+    solid, invert, _preview = build_invert_graph(qtbot, window)
+    window.canvas.select_nodes([invert])
+    QTest.keyClick(window.view, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
+    assert window.document.graph.nodes[invert].bypass
+    run_and_wait(qtbot, window)
+    assert window.last_run.status == "finished"
+    preview_image = next(iter(window.images.values()))[0]
+    assert preview_image.pixelColor(1, 1).name() == "#ff8000"  # invert was bypassed
+    QTest.keyClick(window.view, Qt.Key.Key_C, Qt.KeyboardModifier.AltModifier)
+    assert window.document.graph.nodes[invert].collapsed
+    assert window.canvas.nodes[invert].layout.height < 40
+    window.canvas.editor.set_attr([solid], "color", "#2d4260")
+    window.document.stack.undo()
+    assert window.document.graph.nodes[solid].color is None
+
+
+def test_settings_apply_to_the_next_run(qtbot, make_window, tmp_path):
+    from ui.dialogs import SettingsDialog
+
+    window = make_window()
+    dialog = SettingsDialog(window.settings, window)
+    dialog.device.setCurrentText("cpu")
+    dialog.cache.setValue(256)
+    dialog.folders.setPlainText(str(tmp_path / "models"))
+    dialog.apply()
+    dialog.deleteLater()
+    s = window.settings
+    window.runs.configure(s.get("device"), s.get("cache_mb"), s.get("output_dir"),
+                          s.get("model_folders"))
+    executor = window.runs.executor()
+    assert executor.device == "cpu" and executor.cache.budget_bytes == 256 * 1024 * 1024
+    import os
+
+    assert os.environ["NODEGRAPH_MODELS"] == str(tmp_path / "models")
+
+
+def test_image_viewer_saves_the_full_size_image(qtbot, make_window, tmp_path):
+    window = make_window()
+    _solid, _invert, preview = build_invert_graph(qtbot, window)
+    run_and_wait(qtbot, window)
+    item = window.canvas.nodes[preview]
+    click(window, window.view.mapFromScene(item.mapToScene(item.layout.thumb.center())))
+    viewer = window._viewers[-1]
+    assert viewer.isVisible()
+    assert viewer.save(str(tmp_path / "full.png"))
+    from PySide6.QtGui import QImage
+
+    assert QImage(str(tmp_path / "full.png")).size() == window.images[preview][0].size()
+    viewer.close()

@@ -1,0 +1,91 @@
+"""Runs: cancel a long run, the UI stays usable meanwhile, runs queue, node errors show
+on the node (with the input at fault) and the app keeps working."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from .helpers import quick_add, type_into_field, wire
+from .test_build_and_run import run_and_wait
+
+
+def test_cancel_a_long_run_while_the_ui_stays_responsive(qtbot, make_window):
+    window = make_window()
+    slow = quick_add(qtbot, window, "slow counter", QPoint(150, 150))
+    window.canvas.editor.set_param(slow, "steps", 5000)  # ~100 s if not cancelled
+    QTest.keyClick(window.view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    item = window.canvas.nodes[slow]
+    qtbot.waitUntil(lambda: item.state == "running" and item.progress is not None, timeout=10000)
+    # the UI keeps working during the run: zoom, add a node, undo it
+    scale = window.view.transform().m11()
+    wheel = QWheelEvent(QPointF(300, 300), QPointF(window.view.viewport().mapToGlobal(
+        QPoint(300, 300))), QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(window.view.viewport(), wheel)
+    assert window.view.transform().m11() > scale
+    started = time.perf_counter()
+    quick_add(qtbot, window, "invert", QPoint(500, 150))
+    assert time.perf_counter() - started < 2.0
+    # a second run queues behind the first
+    QTest.keyClick(window.view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.runs.queued == 1
+    step_before = item.progress[0]
+    started = time.perf_counter()
+    QTest.keyClick(window.view, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.runs.busy, timeout=5000)
+    assert time.perf_counter() - started < 2.0
+    assert window.last_run.status == "cancelled"
+    assert window.runs.queued == 0
+    assert item.progress[0] < step_before + 50
+    assert "cancelled" in window.statusBar().currentMessage()
+
+
+def test_a_node_error_shows_on_the_node_and_the_app_keeps_working(qtbot, make_window):
+    window = make_window()
+    base = quick_add(qtbot, window, "solid", QPoint(100, 80))
+    top = quick_add(qtbot, window, "solid", QPoint(100, 380))
+    blend = quick_add(qtbot, window, "blend", QPoint(450, 200))
+    preview = quick_add(qtbot, window, "preview", QPoint(800, 200))
+    for node_id, batch in ((base, "2"), (top, "3")):
+        type_into_field(qtbot, window, node_id, "width", "8")
+        type_into_field(qtbot, window, node_id, "height", "8")
+        type_into_field(qtbot, window, node_id, "batch", batch)
+    wire(window, base, "image", blend, "base")
+    wire(window, top, "image", blend, "top")
+    wire(window, blend, "image", preview, "images")
+    run_and_wait(qtbot, window)
+    assert window.last_run.status == "failed"
+    item = window.canvas.nodes[blend]
+    assert item.state == "failed"
+    assert item.error_field == "top"
+    assert "batch of 3" in item.error
+    assert item.layout.error is not None
+    assert window.canvas.nodes[preview].state == "skipped"
+    dialog = window.show_error_details(blend)
+    assert "Traceback" in dialog.findChildren(type(dialog.layout().itemAt(0).widget()))[
+        0].toPlainText()
+    dialog.close()
+    # fix the input and run again: the app kept working
+    type_into_field(qtbot, window, top, "batch", "1")
+    run_and_wait(qtbot, window)
+    assert window.last_run.status == "finished"
+    assert item.state == "done" and item.error is None
+    assert len(window.images[preview]) == 2
+
+
+def test_an_invalid_graph_is_rejected_with_the_problem_on_the_node(qtbot, make_window):
+    window = make_window()
+    invert = quick_add(qtbot, window, "invert", QPoint(100, 80))
+    preview = quick_add(qtbot, window, "preview", QPoint(450, 80))
+    wire(window, invert, "image", preview, "images")
+    QTest.keyClick(window.view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.runs.busy, timeout=10000)
+    item = window.canvas.nodes[invert]
+    qtbot.waitUntil(lambda: item.state == "problem")
+    assert item.error_field == "image"
+    assert "Cannot run" in window.statusBar().currentMessage()

@@ -1,0 +1,75 @@
+"""Start the editor: ``nodegraph gui [WORKFLOW] [--screenshot FILE.png [--run]]``.
+
+Start-up imports Qt and the registry only (node modules import torch lazily), so the
+window shows quickly; torch is first imported when a run needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+T0 = time.perf_counter()
+
+
+def make_app(argv: list[str] | None = None):
+    """The QApplication (created once), dark-themed."""
+    from PySide6.QtWidgets import QApplication
+
+    from .theme import apply_dark_theme
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv or [sys.argv[0]])
+        app.setApplicationName("nodegraph")
+        app.setOrganizationName("nodegraph")
+        apply_dark_theme(app)
+    return app
+
+
+def main(args: argparse.Namespace) -> int:
+    """Open the main window (or render a screenshot and exit)."""
+    app = make_app()
+    from nodegraph.registry import default_registry
+
+    from .main_window import MainWindow, wait_until_idle
+
+    registry = default_registry()
+    screenshot = getattr(args, "screenshot", None)
+    window = MainWindow(registry, getattr(args, "workflow", None),
+                        offer_recovery=not screenshot)
+    window.show()
+    if not screenshot:
+        status = app.exec()
+        _release_clipboard(app)
+        return status
+    app.processEvents()
+    status = 0
+    if getattr(args, "run", False):
+        window.run()
+        wait_until_idle(window)
+        if window.last_run is None:  # rejected (invalid workflow) or crashed
+            print(f"nodegraph: {window.statusBar().currentMessage()}", file=sys.stderr)
+            status = 2
+        elif window.last_run.status != "finished":
+            status = 1
+    window.view.fit_all()
+    app.processEvents()
+    ok = window.grab().save(screenshot)
+    window.document.stack.setClean()
+    window.close()
+    app.processEvents()
+    _release_clipboard(app)
+    if not ok:
+        print(f"nodegraph: could not write {screenshot}", file=sys.stderr)
+        return 2
+    return status
+
+
+def _release_clipboard(app) -> None:
+    """The offscreen platform's clipboard crashes at interpreter exit when it still holds
+    mime data made in Python; empty it there (real platforms hand it to the desktop)."""
+    if app.platformName() == "offscreen":
+        app.clipboard().clear()
+        app.processEvents()
