@@ -203,7 +203,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--cache-mb must be positive")
     executor = Executor(registry, NodeCache(args.cache_mb * 1024**2), device=args.device,
                         output_dir=args.output_dir,
-                        base_dir=Path(args.workflow).resolve().parent)
+                        base_dir=Path(args.workflow).resolve().parent, previews=False)
     reports, worst = [], EXIT_OK
     combos = list(itertools.product(*axes)) if axes else [()]
     for index, combo in enumerate(combos):

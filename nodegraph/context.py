@@ -58,6 +58,7 @@ class NodeContext:
     device: str = "auto"
     workflow: dict[str, Any] | None = None
     run_info: dict[str, Any] = field(default_factory=dict)
+    previews: bool = True  # False when nobody watches (headless): skip building them
     images: list[Any] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 

@@ -102,8 +102,9 @@ class Executor:
 
     def __init__(self, registry: Registry, cache: NodeCache | None = None,
                  device: str = "auto", output_dir: str | Path = "output",
-                 base_dir: str | Path | None = None) -> None:
+                 base_dir: str | Path | None = None, previews: bool = True) -> None:
         self.registry = registry
+        self.previews = previews
         self.base_dir = None if base_dir is None else Path(base_dir)
         self.cache = cache if cache is not None else NodeCache(DEFAULT_BUDGET)
         self.device = device
@@ -293,7 +294,8 @@ class _Run:
             if link is not None:
                 kwargs[param.name] = param.check(self._value(link))
         ctx = NodeContext(node.id, node.title or spec.title, run_id, self.cancel, self.emit,
-                          self.executor.output_dir, self.executor.device, None, self.run_info)
+                          self.executor.output_dir, self.executor.device, None, self.run_info,
+                          previews=self.executor.previews)
         if spec.wants_context:
             ctx.workflow = self.workflow
             kwargs["ctx"] = ctx

@@ -356,7 +356,7 @@ def _x0_from(scheduler: Any, out: Any, eps: torch.Tensor, x: torch.Tensor, t: An
 
 def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
                 latent: dict[str, Any], mask: torch.Tensor | None, add_noise: bool,
-                device: Any, progress: Any = None) -> torch.Tensor:
+                device: Any, progress: Any = None, previews: bool = True) -> torch.Tensor:
     """The reverse process, in the order StableDiffusion(Img2Img/Inpaint)Pipeline runs it.
     Returns the final latent (float32, CPU)."""
     import torch
@@ -377,7 +377,7 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
     m = None if mask is None else mask.to(device, torch.float32)
     kwargs = _step_kwargs(scheduler, generators)
     total = len(timesteps)
-    previewer = Previewer(guider.model.kind, samples.shape[1], device)
+    previewer = Previewer(guider.model.kind, samples.shape[1], device) if previews else None
     with torch.inference_mode(), guider.model.unet_for(device) as unet:
         prepared = guider.prepare(batch, height, width, device, unet.dtype)
         for i, t in enumerate(timesteps):
@@ -392,8 +392,9 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
                 x = (1 - m) * keep + m * x
             if progress is not None:
                 shown = getattr(out, "pred_original_sample", None)
-                progress(i + 1, total, previewer(shown if shown is not None else x,
-                                                 last=i == total - 1))
+                preview = None if previewer is None else previewer(
+                    shown if shown is not None else x, last=i == total - 1)
+                progress(i + 1, total, preview)
     return x.float().cpu()
 
 
@@ -424,7 +425,8 @@ def sampler_node(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     field = "mask" if mask is not None else "latent"
     m = latent_mask(source, samples, field) if source is not None else None
     device = torch_device(ctx.device)
-    result = run_sampler(guider, scheduler, noise, latent, m, add_noise, device, ctx.progress)
+    result = run_sampler(guider, scheduler, noise, latent, m, add_noise, device, ctx.progress,
+                          ctx.previews)
     out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
     out["samples"] = result
     return out
@@ -467,7 +469,7 @@ def unet_step(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
         index = getattr(sched, "step_index", None)
         out = sched.step(eps, t, x, **_step_kwargs(sched, generators), return_dict=True)
         x0 = _x0_from(sched, out, eps, x, t, index if index is not None else begin + step)
-    ctx.progress(1, 1, latent_preview(x0, guider.model.kind))
+    ctx.progress(1, 1, latent_preview(x0, guider.model.kind) if ctx.previews else None)
     base = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
     return ({**base, "samples": out.prev_sample.float().cpu()},
             {**base, "samples": x0.float().cpu()})

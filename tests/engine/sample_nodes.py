@@ -94,3 +94,8 @@ def box_inc(box: Box) -> Box:
 def box_probe(box: Box) -> None:
     gc.collect()
     SEEN_ALIVE.append(len(Box.alive))
+
+
+@node("test.PreviewFlag", "Preview flag", "test", outputs=[Output("value", INT)])
+def preview_flag(ctx: NodeContext) -> int:
+    return int(ctx.previews)

@@ -135,3 +135,14 @@ def test_a_snapshot_document_runs_like_the_graph(executor):
     document = graph_to_document(graph)
     result = executor.run(document, keep_values=True)
     assert result.values[ids[-2]] == (4,)
+
+
+def test_headless_runs_tell_nodes_to_skip_previews(registry, tmp_path):
+    from nodegraph.executor import Executor
+
+    graph = Graph()
+    flag = graph.add_node("test.PreviewFlag")
+    watched = Executor(registry, output_dir=tmp_path).run(graph, [flag.id], keep_values=True)
+    headless = Executor(registry, output_dir=tmp_path, previews=False).run(
+        graph, [flag.id], keep_values=True)
+    assert (watched.values[flag.id], headless.values[flag.id]) == ((1,), (0,))
