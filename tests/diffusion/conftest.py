@@ -74,21 +74,24 @@ def models_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def _resident(models_dir):
     """Keep the tiny models loaded for the whole session (a loaded checkpoint stays
-    resident while something refers to it), and flush denormal floats to zero: random
-    tiny weights produce many, and they make CPU convolutions an order slower."""
-    import torch
-
+    resident while something refers to it)."""
     from nodes.loaders import load_checkpoint
 
-    torch.set_flush_denormal(True)
-    kept = [load_checkpoint(models_dir / MODEL), load_checkpoint(models_dir / SINGLE)]
-    yield kept
-    torch.set_flush_denormal(False)
+    return [load_checkpoint(models_dir / MODEL), load_checkpoint(models_dir / SINGLE)]
 
 
 @pytest.fixture(autouse=True)
 def _model_env(models_dir, monkeypatch, _resident):
+    """Point the model folders at the tiny models, and flush denormal floats to zero
+    during each test: random tiny weights produce many, and they make CPU convolutions
+    an order slower. (Reset after each test: it is process-wide CPU state that other
+    tests, e.g. hypothesis' float strategies, must not inherit.)"""
+    import torch
+
     monkeypatch.setenv("NODEGRAPH_MODELS", str(models_dir))
+    torch.set_flush_denormal(True)
+    yield
+    torch.set_flush_denormal(False)
 
 
 @pytest.fixture(scope="session")
