@@ -63,7 +63,11 @@ def place(module: Any, device: torch.device, dtype: torch.dtype) -> Any:
     with _MOVE_LOCK:
         current = getattr(module, "_nodegraph_placement", None)
         if current != (str(device), str(dtype)):
-            module.to(device=device, dtype=dtype)
+            first = next(module.parameters(), None)
+            if first is not None and first.dtype == dtype:
+                module.to(device=device)  # diffusers warns about every dtype cast
+            else:
+                module.to(device=device, dtype=dtype)
             module._nodegraph_placement = (str(device), str(dtype))
     return module
 

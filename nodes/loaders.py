@@ -85,6 +85,7 @@ def load_diffusers_folder(folder: Path) -> Components:
     import transformers
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
+    transformers.utils.logging.disable_progress_bar()  # no bars inside our own progress
     index = _read_json(folder / "model_index.json")
     try:
         unet = UNet2DConditionModel.from_pretrained(str(folder), subfolder="unet",
