@@ -3,7 +3,8 @@
 Images are 64x64 RGB pictures of one or two flat-coloured shapes on a plain background.
 Every image has an exact caption in a small fixed grammar::
 
-    a <size> <colour> <shape> <position> [and a <size> <colour> <shape> <position>] on a <bg> background
+    a <size> <colour> <shape> <position>
+      [and a <size> <colour> <shape> <position>] on a <bg> background
 
     size      small | large
     colour    red green blue yellow orange purple pink cyan      (object colours)
@@ -63,13 +64,28 @@ SIZE_RADIUS: dict[str, float] = {"small": 6.5, "large": 11.5}
 
 # 3x3 grid of anchor positions; index = row * 3 + col.
 POSITIONS: tuple[str, ...] = (
-    "top left", "top", "top right",
-    "left", "centre", "right",
-    "bottom left", "bottom", "bottom right",
+    "top left",
+    "top",
+    "top right",
+    "left",
+    "centre",
+    "right",
+    "bottom left",
+    "bottom",
+    "bottom right",
 )
 ANCHORS: tuple[float, float, float] = (13.0, 32.0, 51.0)  # pixel centres of columns / rows
 JITTER = 1.5  # max +- jitter in pixels per axis
 MIN_GAP = 1.5  # minimum gap (pixels) between the bounding circles of two objects
+# Farthest point of each shape from its anchor, in units of the size radius (see shape_sdf).
+SHAPE_EXTENT: dict[str, float] = {
+    "circle": 0.93,
+    "square": 1.06,
+    "triangle": 1.2,
+    "star": 1.17,
+    "ring": 0.98,
+    "cross": 1.0,
+}
 
 FUNCTION_WORDS: tuple[str, ...] = ("a", "and", "on", "background", "in", "the", "at", "center")
 
@@ -97,7 +113,9 @@ def _build_vocabulary() -> tuple[str, ...]:
 VOCABULARY: tuple[str, ...] = _build_vocabulary()
 """Every word that can occur in a caption ("center" is accepted as a synonym of "centre")."""
 
-MAX_CAPTION_WORDS = 23  # "a small red star at the top left and a ... at the bottom right on a white background"
+MAX_CAPTION_WORDS = (
+    23  # "a small red star at the top left and a ... at the bottom right on a white background"
+)
 
 
 @dataclass(frozen=True)
@@ -211,7 +229,9 @@ def sample_scene_tensors(
     cand = torch.stack([p0, p1], dim=2)  # [n, K, 2]
     xy = _anchor_xy(cand) + jit  # [n, K, 2, 2]
     dist = (xy[:, :, 0] - xy[:, :, 1]).norm(dim=-1)  # [n, K]
-    need = (radius_tab[size[:, 0]] + radius_tab[size[:, 1]] + MIN_GAP).view(n, 1)
+    extent_tab = torch.tensor([SHAPE_EXTENT[s] for s in SHAPES], device=device)
+    reach = radius_tab[size] * extent_tab[shape]  # [n, 2]
+    need = (reach[:, 0] + reach[:, 1] + MIN_GAP).view(n, 1)
     ok = (dist >= need) | ~present[:, 1:2]
     first = torch.argmax(ok.long(), dim=1)  # 0 if none ok
     any_ok = ok.any(dim=1)
@@ -259,7 +279,9 @@ def scenes_from_tensors(t: dict[str, torch.Tensor]) -> list[Scene]:
     return scenes
 
 
-def tensors_from_scenes(scenes: list[Scene], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+def tensors_from_scenes(
+    scenes: list[Scene], device: torch.device | str = "cpu"
+) -> dict[str, torch.Tensor]:
     n = len(scenes)
     colours = list(OBJECT_COLOURS)
     bgs = list(BACKGROUND_COLOURS)
@@ -287,7 +309,9 @@ def tensors_from_scenes(scenes: list[Scene], device: torch.device | str = "cpu")
     return {k: v.to(device) for k, v in out.items()}
 
 
-def sample_scenes(n: int, generator: torch.Generator | None = None, two_object_prob: float = 0.5) -> list[Scene]:
+def sample_scenes(
+    n: int, generator: torch.Generator | None = None, two_object_prob: float = 0.5
+) -> list[Scene]:
     """Sample ``n`` random scenes (deterministic for a seeded generator)."""
     return scenes_from_tensors(sample_scene_tensors(n, generator, two_object_prob=two_object_prob))
 
@@ -339,7 +363,9 @@ def _sd_star5(px: torch.Tensor, py: torch.Tensor, r, rf: float) -> torch.Tensor:
     return torch.sqrt(dx * dx + dy * dy) * torch.sign(y * bax - x * bay)
 
 
-def shape_sdf(shape_idx: torch.Tensor, px: torch.Tensor, py: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+def shape_sdf(
+    shape_idx: torch.Tensor, px: torch.Tensor, py: torch.Tensor, r: torch.Tensor
+) -> torch.Tensor:
     """Signed distance (pixels, negative inside) of shape ``shape_idx`` with size ``r``.
 
     ``px``/``py`` are offsets from the object's centre with y pointing UP. All arguments
@@ -391,7 +417,9 @@ def render_tensors(
     py = cy - ys  # y up
     sd = shape_sdf(t["shape"].view(n, 2, 1, 1), px, py, r) * scale  # in output pixels
     alpha = (0.5 - sd).clamp(0.0, 1.0) * t["present"].view(n, 2, 1, 1).float()  # [N,2,H,W]
-    colour_idx = t["colour"] if colour_override is None else torch.full_like(t["colour"], colour_override)
+    colour_idx = (
+        t["colour"] if colour_override is None else torch.full_like(t["colour"], colour_override)
+    )
     obj_rgb = obj_pal[colour_idx]  # [N, 2, 3]
     img = bg_pal[t["background"]].view(n, 3, 1, 1).expand(n, 3, size, size)
     for j in range(2):
@@ -400,7 +428,9 @@ def render_tensors(
     return img.contiguous()
 
 
-def render(scenes: list[Scene], device: torch.device | str = "cpu", size: int = IMAGE_SIZE) -> torch.Tensor:
+def render(
+    scenes: list[Scene], device: torch.device | str = "cpu", size: int = IMAGE_SIZE
+) -> torch.Tensor:
     """Render scenes -> float32 tensor [N, 3, size, size] in [0, 1]."""
     return render_tensors(tensors_from_scenes(scenes, device), size=size)
 
@@ -445,7 +475,12 @@ def caption_token_ids(
         pres = t["present"][:, j]
         if j == 1:
             cols.append(torch.where(pres, full(and_id), full(-1)))
-        for v in (full(a_id), size_ids[t["size"][:, j]], colour_ids[t["colour"][:, j]], shape_ids[t["shape"][:, j]]):
+        for v in (
+            full(a_id),
+            size_ids[t["size"][:, j]],
+            colour_ids[t["colour"][:, j]],
+            shape_ids[t["shape"][:, j]],
+        ):
             cols.append(torch.where(pres, v, full(-1)))
         pp = pos_ids[t["pos"][:, j]]  # [N, 4]
         for k in range(4):
@@ -461,7 +496,7 @@ def caption_token_ids(
     count = valid.sum(dim=1, keepdim=True)
     ar = torch.arange(L, device=device).view(1, L)
     compact = torch.where(ar < count, compact, torch.full_like(compact, pad_id))
-    if L >= max_length:
+    if max_length <= L:
         out = compact[:, :max_length]
         # truncated sequences end with eos like the HF tokenizer
         too_long = (count > max_length).view(n)
