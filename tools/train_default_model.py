@@ -45,7 +45,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 import shapes_world as W  # noqa: E402
+
+from nodes.clip_tokenizer import _bytes_to_unicode  # noqa: E402  (same byte map as CLIP)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -62,23 +65,6 @@ def log(msg: str) -> None:
 
 
 # ============================================================================ tokenizer
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP byte -> printable unicode character table."""
-    bs = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, (chr(c) for c in cs)))
 
 
 def _bpe(word: str, ranks: dict[tuple[str, str], int]) -> list[str]:
