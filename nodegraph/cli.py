@@ -75,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             return _nodes(args)
         return _gui(args)
     except WorkflowError as error:
-        _print_problems(error.problems)
+        if getattr(args, "json", False):
+            print(json.dumps([p.to_json() for p in error.problems], indent=2))
+        else:
+            _print_problems(error.problems)
         return EXIT_INVALID
     except UsageError as error:
         print(f"nodegraph: error: {error}", file=sys.stderr)
@@ -120,8 +123,30 @@ def _validate(args: argparse.Namespace) -> int:
     if errors(problems):
         return EXIT_INVALID
     if not args.json:
-        print(f"{args.workflow}: valid ({len(graph)} nodes, {len(graph.links)} links)")
+        print(f"{args.workflow}: valid ({_count(len(graph), 'node')}, "
+              f"{_count(len(graph.links), 'link')})")
     return EXIT_OK
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device this machine does not have before anything runs."""
+    if device in ("auto", "cpu"):
+        return
+    import importlib
+
+    # only when a run asks for a GPU: the engine never imports torch at module level
+    # (import-linter forbids static torch imports in nodegraph/ outright)
+    torch = importlib.import_module("torch")
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available (try --device auto)")
+    mps = getattr(torch.backends, "mps", None)
+    if device == "mps" and not (mps is not None and mps.is_available()):
+        raise UsageError("--device mps: MPS is not available (try --device auto)")
 
 
 def _nodes(args: argparse.Namespace) -> int:
@@ -201,6 +226,7 @@ def _run(args: argparse.Namespace) -> int:
         axes.append([(node.id, name, v) for v in parsed])
     if args.cache_mb <= 0:
         raise UsageError("--cache-mb must be positive")
+    _check_device(args.device)
     executor = Executor(registry, NodeCache(args.cache_mb * 1024**2), device=args.device,
                         output_dir=args.output_dir,
                         base_dir=Path(args.workflow).resolve().parent, previews=False)
@@ -219,6 +245,9 @@ def _run(args: argparse.Namespace) -> int:
         reports.append({"set": info["sweep"], **result.to_json()})
         for path in result.files:
             print(path)
+        if not result.files and not result.failures:
+            print(f"nodegraph: ran {_count(len(result.executed), 'node')}, "
+                  f"{len(result.cached)} from the cache; no files written", file=sys.stderr)
         for failure in result.failures.values():
             print(f"nodegraph: {failure}", file=sys.stderr)
         if result.status == "cancelled":

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from .graph import Graph, GraphError, Link
+from .pngmeta import is_png, text_chunks
 from .problems import Problem, WorkflowError, errors
 from .registry import Registry
 from .validation import validate
 
 FORMAT = "nodegraph.workflow"
 VERSION = 1
+PNG_WORKFLOW_KEY = "workflow"  # the PNG text chunk Save image writes the workflow into
 
 #: Document migrations: MIGRATIONS[v] turns a version-v document into version v+1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -249,9 +251,18 @@ def loads(text: str, registry: Registry) -> tuple[Graph, list[Problem]]:
 
 
 def load(path: str | os.PathLike[str], registry: Registry) -> tuple[Graph, list[Problem]]:
-    """Read a workflow file (see :func:`loads`)."""
+    """Read a workflow file, or the workflow embedded in a PNG made by Save image
+    (see :func:`loads`)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
+        if is_png(data):
+            text = text_chunks(data).get(PNG_WORKFLOW_KEY)
+            if text is None:
+                raise WorkflowError([_doc_problem(
+                    f"{path} is a PNG without an embedded workflow (only images saved by "
+                    "Save image with embed_workflow carry one)")])
+        else:
+            text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise WorkflowError([_doc_problem(f"cannot read {path}: {error}")]) from None
     return loads(text, registry)

@@ -164,9 +164,10 @@ def save_node(c: Canvas, image: tuple[Node, str], col: float, suffix: str = "",
 
 
 def view_x4(c: Canvas, image: tuple[Node, str], col: float, suffix: str = "x4",
-            method: str = "nearest", title: str = "Upscale x4 (for viewing)") -> Node:
+            method: str = "nearest", title: str = "Upscale x4 (for viewing)",
+            y: float | None = None) -> Node:
     """64px images are hard to see: scale by 4 and save that too."""
-    scaled = c.add("image.Scale", title, col, factor=4.0, method=method,
+    scaled = c.add("image.Scale", title, col, y, factor=4.0, method=method,
                    inputs={"image": image})
     return save_node(c, (scaled, "image"), col + 1, suffix,
                      title="Save image (x4)", y=scaled.pos[1])
@@ -192,8 +193,9 @@ def txt2img(reg: Registry) -> Canvas:
                             "noise": (noise, "noise"), "latent": (empty, "latent")})
     decode = c.add("latent.VAEDecode", "VAE decode", 4,
                    inputs={"vae": (ckpt, "vae"), "latent": (sampler, "latent")})
-    save_node(c, (decode, "image"), 5)
-    view_x4(c, (decode, "image"), 4, method="lanczos")
+    first = save_node(c, (decode, "image"), 5)
+    # below the first Save's thumbnail, which grows once the run shows its images
+    view_x4(c, (decode, "image"), 4, method="lanczos", y=first.pos[1] + 420)
     c.note("The shapes64 model draws 64x64 pictures of one or two coloured shapes "
            "(circle, square, triangle, star, ring, cross) described in a fixed grammar: "
            "'a <small|large> <colour> <shape> <in the centre|at the top left|...> on a "
@@ -515,8 +517,9 @@ def lora(reg: Registry) -> Canvas:
     both = strip(c, "Base / LoRA 1 / LoRA 2", [(d, "image") for d in decoded], 7)
     view_x4(c, (both, "image"), 7, "x4")
     c.note(f"Prompt: '{prompt}'. models/loras/{LORA} was trained to draw every object "
-           "purple whatever the prompt says; on this young model its pull is gentle at "
-           "strength 1 and clear at 2 (past about 3 the image breaks up). Load LoRA patches "
+           "purple whatever the prompt says, but it had only 71 training steps: on this "
+           "young model it only darkens the image slightly (measurably more purple, not "
+           "visibly so), more at strength 2; past about 3 the image breaks up. Load LoRA patches "
            "the UNet and the text encoder only while a node downstream runs them, so the "
            "base branch is exactly the image you get without the LoRA.", 0)
     return c

@@ -2,7 +2,7 @@
 # Set up nodegraph in .venv (idempotent; quick when nothing changed).
 #   tools/setup.sh          the app and its node library
 #   tools/setup.sh --test   plus the test tools
-# torch is installed first and pinned to a build pip finds locally here; set TORCH_SPEC
+# torch is installed first (torch==2.14.1 with torchvision==0.29.1, which spandrel needs); set TORCH_SPEC
 # (e.g. TORCH_SPEC="torch torchvision") to choose another build, such as your CUDA one.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -118,3 +118,25 @@ def test_validate_ok_and_nodes_json(workflow, capsys):
     assert specs["image.Blend"]["inputs"] == [
         {"name": "base", "type": "IMAGE", "optional": False},
         {"name": "top", "type": "IMAGE", "optional": False}]
+
+
+def test_a_png_made_by_save_image_runs_as_its_workflow(workflow, tmp_path, capsys):
+    assert main(["run", str(workflow), "-o", str(tmp_path / "first")]) == 0
+    png = capsys.readouterr().out.split()[0]
+    assert main(["validate", png]) == 0
+    assert "valid (4 nodes, 4 links)" in capsys.readouterr().out
+    assert main(["run", png, "-o", str(tmp_path / "again"), "--set", "Fill.color=#00ff00"]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / "again" / "cli_00001.png")]
+
+
+def test_png_without_workflow_and_unavailable_device_exit_2(workflow, tmp_path, capsys):
+    import torch
+    from PIL import Image
+
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (4, 4)).save(plain)
+    assert main(["validate", str(plain), "--json"]) == 2
+    assert "PNG without an embedded workflow" in capsys.readouterr().out
+    if not torch.cuda.is_available():
+        assert main(["run", str(workflow), "--device", "cuda"]) == 2
+        assert "no CUDA device is available" in capsys.readouterr().err

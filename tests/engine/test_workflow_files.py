@@ -110,3 +110,19 @@ def test_node_versions_migrate_their_params(registry):
     node = graph.nodes["1"]
     assert (node.version, node.params["width"], node.params["height"]) == (2, 24, 24)
     assert [p.code for p in problems] == ["unknown_param"]  # 'size' is kept, flagged
+
+
+def test_png_text_chunks_are_read_without_pillow(tmp_path):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from nodegraph.pngmeta import read_text_chunks
+
+    info = PngInfo()
+    info.add_text("plain", "latin text")
+    info.add_text("squeezed", "x" * 500, zip=True)
+    info.add_itxt("workflow", '{"prompt": "ünïcode ☃"}', zip=True)
+    path = tmp_path / "meta.png"
+    Image.new("RGB", (2, 2)).save(path, pnginfo=info)
+    assert read_text_chunks(path) == {"plain": "latin text", "squeezed": "x" * 500,
+                                      "workflow": '{"prompt": "ünïcode ☃"}'}
