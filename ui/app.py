@@ -46,7 +46,10 @@ def main(args: argparse.Namespace) -> int:
         return status
     app.processEvents()
     status = 0
-    if getattr(args, "run", False):
+    if not window.opened:
+        print(f"nodegraph: {window.statusBar().currentMessage()}", file=sys.stderr)
+        status = 2
+    elif getattr(args, "run", False):
         window.run()
         wait_until_idle(window)
         if window.last_run is None:  # rejected (invalid workflow) or crashed

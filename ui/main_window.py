@@ -79,8 +79,7 @@ class MainWindow(QMainWindow):
         self._set_document(self.document)
         if offer_recovery:
             self.offer_recovery()
-        if path:
-            self.open_path(path)
+        self.opened = self.open_path(path) if path else True  # False: the file failed
         self.view.setFocus()
 
     # -- hooks that ask the user (tests replace them) -------------------------------
