@@ -491,7 +491,7 @@ def load_state(state_dir: Path | None, name: str):
     p = state_dir / f"{name}.pt"
     if not p.exists():
         return None
-    return torch.load(p, map_location="cpu", weights_only=False)
+    return torch.load(p, map_location="cpu", weights_only=True)
 
 
 def cpu_state_dict(model) -> dict:
