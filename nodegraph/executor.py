@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +269,8 @@ class _Run:
         if node.bypass:
             self._bypass(node, spec)
             return
-        key = self._key(node, spec)
+        params = self._params(node, spec)  # once: path params may touch the disk
+        key = self._key(node, spec, params)
         self.keys[node.id] = key
         entry = self.cache.get(key)
         if entry is not None and all(Path(f).exists() for f in entry.files):
@@ -280,11 +281,11 @@ class _Run:
             if entry.images or entry.files:
                 self.emit(NodeOutput(self.result.run_id, node.id, entry.images, entry.files))
             return
-        self._call(node, spec, key)
+        self._call(node, spec, key, params)
 
-    def _call(self, node: Node, spec: NodeSpec, key: str) -> None:
+    def _call(self, node: Node, spec: NodeSpec, key: str, params: dict[str, Any]) -> None:
         run_id = self.result.run_id
-        kwargs = self._params(node, spec)
+        kwargs = dict(params)
         links = self.inputs[node.id]
         for port in spec.inputs:
             link = links.get(port.name)
@@ -352,8 +353,7 @@ class _Run:
             error.field if isinstance(error, NodeInputError) else None,
         )
         self.result.failures[node.id] = failure
-        self.emit(NodeFailed(self.result.run_id, node.id, failure.title, failure.exception_type,
-                             failure.message, failure.traceback, failure.field))
+        self.emit(NodeFailed(self.result.run_id, **asdict(failure)))
 
     def _bypass(self, node: Node, spec: NodeSpec) -> None:
         """A bypassed node passes, for each output, its first linked input of that type."""
@@ -391,11 +391,11 @@ class _Run:
                         params[param.name] = str(candidate)
         return params
 
-    def _key(self, node: Node, spec: NodeSpec) -> str:
+    def _key(self, node: Node, spec: NodeSpec, params: dict[str, Any]) -> str:
         links = self.inputs[node.id]
         if not spec.deterministic:
             return _hash(["nondeterministic", uuid.uuid4().hex])
-        params = {k: v for k, v in self._params(node, spec).items() if k not in links}
+        params = {k: v for k, v in params.items() if k not in links}
         fingerprint = None
         if spec.fingerprint is not None:
             try:

@@ -269,31 +269,27 @@ def check_lora_fits(patch: LoraPatch, model: ModelHandle, clip: ClipHandle) -> N
     components = model.components
     with components.lock:
         if patch.has_unet():
-            try:
-                inject_unet_lora(components.unet, patch, "ng_check")
-                layers = count_lora_layers(components.unet)
-            except Exception as error:
-                raise NodeInputError("lora", f"does not fit this model's UNet: "
-                                     f"{type(error).__name__}: {error}") from None
-            finally:
-                remove_lora(components.unet)
-            if layers == 0:
-                raise NodeInputError("lora", "none of its UNet layers exist in this model "
-                                     "(a LoRA for another architecture?)")
+            _check_part(components.unet, "UNet", " (a LoRA for another architecture?)",
+                        lambda: inject_unet_lora(components.unet, patch, "ng_check"))
         for index, slot in enumerate(clip.slots):
             prefix = "text_encoder" if index == 0 else f"text_encoder_{index + 1}"
-            if not patch.has_text_encoder(prefix):
-                continue
-            try:
-                inject_text_encoder_lora(slot.encoder, patch, prefix, "ng_check")
-                layers = count_lora_layers(slot.encoder)
-            except Exception as error:
-                raise NodeInputError("lora", f"does not fit this model's {prefix}: "
-                                     f"{type(error).__name__}: {error}") from None
-            finally:
-                remove_lora(slot.encoder)
-            if layers == 0:
-                raise NodeInputError("lora", f"none of its {prefix} layers exist in this model")
+            if patch.has_text_encoder(prefix):
+                _check_part(slot.encoder, prefix, "", lambda slot=slot, prefix=prefix:
+                            inject_text_encoder_lora(slot.encoder, patch, prefix, "ng_check"))
+
+
+def _check_part(module: Any, part: str, hint: str, inject: Any) -> None:
+    """Inject into one model, count the LoRA layers that landed, and always remove them."""
+    try:
+        inject()
+        layers = count_lora_layers(module)
+    except Exception as error:
+        raise NodeInputError("lora", f"does not fit this model's {part}: "
+                             f"{type(error).__name__}: {error}") from None
+    finally:
+        remove_lora(module)
+    if layers == 0:
+        raise NodeInputError("lora", f"none of its {part} layers exist in this model{hint}")
 
 
 def _lora_fingerprint(params: dict[str, Any]) -> Any:

@@ -274,9 +274,9 @@ def cfg_sweep(reg: Registry) -> Canvas:
     return c
 
 
-def noise_schedule(reg: Registry) -> Canvas:
-    c = Canvas(reg, "noise_schedule", "The same prompt and seed sampled on the model's own "
-               "beta schedule (scaled_linear), on linear and on cosine.")
+def _scheduler_comparison(c: Canvas, variants: list[tuple[str, dict[str, Any]]],
+                          strip_title: str, note: str) -> Canvas:
+    """One prompt, seed and guider sampled once per scheduler variant, in one strip."""
     ckpt, empty, noise = _shared_start(c)
     pos = text(c, "Prompt", ckpt, 1, PROMPT)
     neg = text(c, "Negative prompt", ckpt, 1, "")
@@ -284,45 +284,43 @@ def noise_schedule(reg: Registry) -> Canvas:
                    inputs={"model": (ckpt, "model"), "positive": (pos, "conditioning"),
                            "negative": (neg, "conditioning")})
     decoded = []
-    for beta in ("model default", "linear", "cosine"):
-        sched = c.add("sampling.Scheduler", f"Scheduler ({beta})", 2, sampler="ddim",
-                      beta_schedule=beta, steps=20, inputs={"model": (ckpt, "model")})
-        decoded.append(_sample(c, 3, beta, guider, sched, noise, (empty, "latent"),
+    for label, settings in variants:
+        sched = c.add("sampling.Scheduler", f"Scheduler ({label})", 2, **settings,
+                      inputs={"model": (ckpt, "model")})
+        decoded.append(_sample(c, 3, label, guider, sched, noise, (empty, "latent"),
                                (ckpt, "vae"), y=sched.pos[1]))
-    both = strip(c, "Schedule strip", [(d, "image") for d in decoded], 5)
+    both = strip(c, strip_title, [(d, "image") for d in decoded], 5)
     save_node(c, (both, "image"), 6)
     view_x4(c, (both, "image"), 6, "x4")
-    c.note("Left to right: the model's training schedule (scaled_linear, beta 0.00085 to "
-           "0.012), linear (same end points) and cosine (squaredcos_cap_v2). The model "
-           "predicts noise for the schedule it was trained on, so a different schedule "
-           "puts each step at a noise level the model does not expect: cosine keeps much "
-           "more noise in the middle of the schedule and the result drifts.", 0)
+    c.note(note, 0)
     return c
+
+
+def noise_schedule(reg: Registry) -> Canvas:
+    c = Canvas(reg, "noise_schedule", "The same prompt and seed sampled on the model's own "
+               "beta schedule (scaled_linear), on linear and on cosine.")
+    variants = [(beta, {"sampler": "ddim", "beta_schedule": beta, "steps": 20})
+                for beta in ("model default", "linear", "cosine")]
+    return _scheduler_comparison(
+        c, variants, "Schedule strip",
+        "Left to right: the model's training schedule (scaled_linear, beta 0.00085 to "
+        "0.012), linear (same end points) and cosine (squaredcos_cap_v2). The model "
+        "predicts noise for the schedule it was trained on, so a different schedule "
+        "puts each step at a noise level the model does not expect: cosine keeps much "
+        "more noise in the middle of the schedule and the result drifts.")
 
 
 def sampler_comparison(reg: Registry) -> Canvas:
     c = Canvas(reg, "sampler_comparison", "DDPM, DDIM, Euler ancestral and DPM++ 2M on the "
                "same prompt, seed and 20 steps, side by side.")
-    ckpt, empty, noise = _shared_start(c)
-    pos = text(c, "Prompt", ckpt, 1, PROMPT)
-    neg = text(c, "Negative prompt", ckpt, 1, "")
-    guider = c.add("sampling.CFGGuider", "CFG guider", 1, scale=5.0,
-                   inputs={"model": (ckpt, "model"), "positive": (pos, "conditioning"),
-                           "negative": (neg, "conditioning")})
-    decoded = []
-    for name in ("ddpm", "ddim", "euler_ancestral", "dpmpp_2m"):
-        sched = c.add("sampling.Scheduler", f"Scheduler ({name})", 2, sampler=name, steps=20,
-                      inputs={"model": (ckpt, "model")})
-        decoded.append(_sample(c, 3, name, guider, sched, noise, (empty, "latent"),
-                               (ckpt, "vae"), y=sched.pos[1]))
-    both = strip(c, "Sampler strip", [(d, "image") for d in decoded], 5)
-    save_node(c, (both, "image"), 6)
-    view_x4(c, (both, "image"), 6, "x4")
-    c.note("Left to right: ddpm, ddim, euler_ancestral, dpmpp_2m; 20 steps each from the "
-           "same starting noise. DDIM and DPM++ 2M are deterministic and agree closely; "
-           "DDPM and Euler ancestral add fresh noise at every step (from the same seed), so "
-           "their details differ.", 0)
-    return c
+    variants = [(name, {"sampler": name, "steps": 20})
+                for name in ("ddpm", "ddim", "euler_ancestral", "dpmpp_2m")]
+    return _scheduler_comparison(
+        c, variants, "Sampler strip",
+        "Left to right: ddpm, ddim, euler_ancestral, dpmpp_2m; 20 steps each from the "
+        "same starting noise. DDIM and DPM++ 2M are deterministic and agree closely; "
+        "DDPM and Euler ancestral add fresh noise at every step (from the same seed), so "
+        "their details differ.")
 
 
 def img2img(reg: Registry) -> Canvas:

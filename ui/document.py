@@ -13,37 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QImageReader, QUndoStack
+from PySide6.QtGui import QUndoStack
 
 from nodegraph.graph import Graph
-from nodegraph.problems import Problem, WorkflowError
+from nodegraph.problems import Problem
 from nodegraph.registry import Registry
-from nodegraph.validation import validate
-from nodegraph.workflow import dumps, graph_from_document, parse_json, save, write_atomic
-
-WORKFLOW_CHUNK = "workflow"  # the PNG text chunk Save image writes
-
-
-def read_workflow_text(path: str | os.PathLike[str]) -> str:
-    """The workflow JSON in a .json file, or embedded in a PNG's text chunk."""
-    path = Path(path)
-    if path.suffix.lower() == ".png":
-        reader = QImageReader(str(path))
-        text = reader.text(WORKFLOW_CHUNK)
-        if not text:
-            raise WorkflowError([Problem("bad_document",
-                                         f"{path.name} has no embedded workflow")])
-        return text
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise WorkflowError([Problem("bad_document", f"cannot read {path}: {error}")]) from None
-
-
-def graph_from_text(text: str, registry: Registry) -> tuple[Graph, list[Problem]]:
-    """Parse workflow text; unknown node types stay in the graph (marked missing)."""
-    graph, problems = graph_from_document(parse_json(text), registry)
-    return graph, problems + validate(graph, registry)
+from nodegraph.workflow import dumps, load, save, write_atomic
 
 
 class Document(QObject):
@@ -69,7 +44,7 @@ class Document(QObject):
     @classmethod
     def open(cls, path: str | os.PathLike[str], registry: Registry) -> Document:
         """Load a .json workflow or a PNG with an embedded workflow."""
-        graph, problems = graph_from_text(read_workflow_text(path), registry)
+        graph, problems = load(path, registry)  # .json, or a PNG's embedded workflow
         is_png = Path(path).suffix.lower() == ".png"
         doc = cls(registry, graph, None if is_png else path, problems)
         return doc

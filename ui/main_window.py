@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
 from nodegraph import events as ev
 from nodegraph.problems import Problem, WorkflowError, errors
 from nodegraph.registry import Registry
-from nodegraph.workflow import dumps
+from nodegraph.workflow import dumps, loads
 
 from .canvas import Canvas, CanvasView
 from .dialogs import HelpOverlay, SettingsDialog
-from .document import AutoSaver, Document, find_recoveries, graph_from_text
+from .document import AutoSaver, Document, find_recoveries
 from .editor import CLIPBOARD_MIME
 from .library_panel import LibraryPanel
 from .run_controller import RunController
@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
             accepted = self.ask_recover(recovery.original_path)
             recovery.file.unlink(missing_ok=True)
             if accepted:
-                graph, problems = graph_from_text(recovery.text, self.registry)
+                graph, problems = loads(recovery.text, self.registry)
                 document = Document(self.registry, graph, recovery.original_path, problems)
                 self._set_document(document)
                 document.mark_dirty()
