@@ -115,7 +115,11 @@ def _load(path: str, registry) -> tuple[Any, list[Problem]]:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    graph, problems = _load(args.workflow, _registry())
+    from .validation import missing_file_problems
+
+    registry = _registry()
+    graph, problems = _load(args.workflow, registry)
+    problems += missing_file_problems(graph, registry, Path(args.workflow).resolve().parent)
     if args.json:
         print(json.dumps([p.to_json() for p in problems], indent=2))
     elif problems:

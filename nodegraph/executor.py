@@ -37,6 +37,7 @@ from .events import (
     RunStarted,
 )
 from .graph import Graph, GraphError, Node
+from .paths import resolve_input_path
 from .problems import Problem, WorkflowError, errors
 from .registry import NodeSpec, Registry
 from .validation import validate
@@ -381,14 +382,10 @@ class _Run:
         """Param values as the node sees them: relative file paths are resolved against
         the workflow's folder when the file is there (else left relative to the cwd)."""
         params = {p.name: node.params.get(p.name, p.default) for p in spec.params}
-        base = self.executor.base_dir
-        if base is not None:
-            for param in spec.params:
-                value = params[param.name]
-                if param.kind == "path" and value and not Path(value).is_absolute():
-                    candidate = base / value
-                    if candidate.exists():
-                        params[param.name] = str(candidate)
+        for param in spec.params:
+            if param.kind == "path":
+                params[param.name] = resolve_input_path(params[param.name],
+                                                        self.executor.base_dir)
         return params
 
     def _key(self, node: Node, spec: NodeSpec, params: dict[str, Any]) -> str:

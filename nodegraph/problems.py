@@ -14,7 +14,8 @@ class Problem:
 
     ``code`` is a stable machine-readable kind (``unknown_node_type``, ``missing_input``,
     ``type_mismatch``, ``bad_link``, ``cycle``, ``bad_param``, ``unknown_param``,
-    ``malformed_json``, ``bad_document``); ``severity`` is ``error`` or ``warning``.
+    ``malformed_json``, ``bad_document``, ``missing_file`` from ``nodegraph validate``);
+    ``severity`` is ``error`` or ``warning``.
     """
 
     code: str

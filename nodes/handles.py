@@ -20,12 +20,12 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .devices import compute_dtype, place
+from .latent_preview import Factors, fit_factors, known_factors
 
-if TYPE_CHECKING:
-    import torch
+KNOWN_LATENT_KINDS = ("sd15", "sd2", "sdxl")  # single-file checkpoints: fixed preview factors
 
 
 @dataclass(eq=False)
@@ -49,6 +49,7 @@ class Components:
     text_encoders: list[TextEncoderSlot]
     scheduler_config: dict[str, Any]
     lock: threading.RLock = field(default_factory=threading.RLock)
+    preview: dict[str, Factors | None] = field(default_factory=dict)  # see preview_factors
 
     def nbytes(self) -> int:
         total = 0
@@ -131,6 +132,25 @@ class ModelHandle:
     @property
     def kind(self) -> str:
         return self.components.kind
+
+    def preview_factors(self) -> Factors | None:
+        """Latent -> RGB factors for sampler previews: the known ones for SD/SDXL
+        checkpoints, fitted from the VAE (once per loaded model) for other folders."""
+        comps = self.components
+        with comps.lock:
+            if "factors" not in comps.preview:
+                vae = comps.vae
+                known = known_factors(comps.kind, int(vae.config.latent_channels))
+                factors = known
+                if comps.kind not in KNOWN_LATENT_KINDS:
+                    sf = float(getattr(vae.config, "scaling_factor", 1.0) or 1.0)
+                    shift = float(getattr(vae.config, "shift_factor", None) or 0.0)
+                    try:
+                        factors = fit_factors(vae, sf, shift)
+                    except Exception:  # an unusual VAE: previews are a nicety, not a must
+                        factors = known
+                comps.preview["factors"] = factors
+            return comps.preview["factors"]
 
     def with_lora(self, patch: LoraPatch) -> ModelHandle:
         return ModelHandle(self.components, (*self.loras, patch))
@@ -315,74 +335,3 @@ def count_lora_layers(module: Any) -> int:
     from peft.tuners.tuners_utils import BaseTunerLayer
 
     return sum(isinstance(m, BaseTunerLayer) for m in module.modules())
-
-
-def _preview_factors(channels: int, kind: str) -> tuple[Any, Any] | None:
-    import torch
-
-    if channels != 4:
-        return None
-    if kind == "sdxl":
-        return (torch.tensor([[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068],
-                              [0.1076, 0.1111, -0.0362], [-0.3165, -0.2492, -0.2188]]),
-                torch.tensor([0.1084, -0.0175, -0.0011]))
-    return (torch.tensor([[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
-                          [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]),
-            torch.zeros(3))
-
-
-def preview_rgb(latent: torch.Tensor, kind: str, factors: tuple[Any, Any] | None = None
-                ) -> torch.Tensor:
-    """A cheap HxWx3 uint8 preview (on the latent's device) of the first latent of a
-    batch: a fixed linear projection of the latent channels to RGB (the factors ComfyUI
-    uses for SD), or the first channels for an unknown latent space."""
-    import torch
-
-    x = latent[0].detach().float()
-    channels = x.shape[0]
-    if factors is None:
-        factors = _preview_factors(channels, kind)
-    if factors is not None:
-        weight, bias = (f.to(x.device) for f in factors)
-        rgb = torch.einsum("chw,cr->hwr", x, weight) + bias
-    else:
-        index = [i % channels for i in range(3)]
-        rgb = x[index].permute(1, 2, 0) * 0.5
-    return (((rgb + 1) / 2).clamp(0, 1) * 255).round().to(torch.uint8)
-
-
-def latent_preview(latent: torch.Tensor, kind: str) -> Any:
-    """:func:`preview_rgb` as a numpy array."""
-    return preview_rgb(latent, kind).cpu().numpy()
-
-
-class Previewer:
-    """Per-step previews that never stall a GPU: on CUDA the preview is copied to the
-    host asynchronously and handed out at a later step once the copy has finished (a
-    step whose copy is still in flight reports progress without a preview)."""
-
-    def __init__(self, kind: str, channels: int, device: Any) -> None:
-        self.kind, self.device = kind, device
-        factors = _preview_factors(channels, kind)
-        self.factors = None if factors is None else tuple(f.to(device) for f in factors)
-        self.pending: tuple[Any, Any] | None = None
-        self.cuda = getattr(device, "type", str(device)) == "cuda"
-
-    def __call__(self, latent: torch.Tensor, last: bool = False) -> Any:
-        import torch
-
-        rgb = preview_rgb(latent, self.kind, self.factors)
-        if not self.cuda:
-            return rgb.cpu().numpy()
-        ready = None
-        if self.pending is not None and self.pending[0].query():
-            ready, self.pending = self.pending[1].numpy(), None
-        if last:
-            return rgb.cpu().numpy()
-        if self.pending is None:
-            host = torch.empty(rgb.shape, dtype=torch.uint8, pin_memory=True)
-            host.copy_(rgb, non_blocking=True)
-            event = torch.cuda.Event()
-            event.record()
-            self.pending = (event, host)
-        return ready

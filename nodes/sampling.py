@@ -24,7 +24,7 @@ from nodegraph.registry import (
 from nodegraph.types import CONDITIONING, GUIDER, LATENT, MASK, MODEL, NOISE, SCHEDULER
 
 from .devices import torch_device
-from .handles import Previewer, latent_preview
+from .latent_preview import Previewer, latent_preview
 
 if TYPE_CHECKING:
     import torch
@@ -377,7 +377,7 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
     m = None if mask is None else mask.to(device, torch.float32)
     kwargs = _step_kwargs(scheduler, generators)
     total = len(timesteps)
-    previewer = Previewer(guider.model.kind, samples.shape[1], device) if previews else None
+    previewer = Previewer(guider.model.preview_factors(), device) if previews else None
     with torch.inference_mode(), guider.model.unet_for(device) as unet:
         prepared = guider.prepare(batch, height, width, device, unet.dtype)
         for i, t in enumerate(timesteps):
@@ -469,7 +469,7 @@ def unet_step(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
         index = getattr(sched, "step_index", None)
         out = sched.step(eps, t, x, **_step_kwargs(sched, generators), return_dict=True)
         x0 = _x0_from(sched, out, eps, x, t, index if index is not None else begin + step)
-    ctx.progress(1, 1, latent_preview(x0, guider.model.kind) if ctx.previews else None)
+    ctx.progress(1, 1, latent_preview(x0, guider.model.preview_factors()) if ctx.previews else None)
     base = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
     return ({**base, "samples": out.prev_sample.float().cpu()},
             {**base, "samples": x0.float().cpu()})

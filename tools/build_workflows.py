@@ -457,7 +457,7 @@ def upscale_restore(reg: Registry) -> Canvas:
                "lanczos vs bicubic.")
     noisy = c.add("image.Load", "Noisy photo (sigma 25)", 0, path="assets/astronaut_noisy.png")
     restored = c.add("image.Restore", "Denoise (non-local means)", 1, noisy.pos[1],
-                     strength=10.0, color_strength=10.0,
+                     strength=15.0, color_strength=15.0,
                      inputs={"image": (noisy, "image")})
     up = c.add("image.Scale", "Upscale x2 (lanczos)", 2, noisy.pos[1], factor=2.0,
                method="lanczos", inputs={"image": (restored, "image")})

@@ -107,6 +107,26 @@ def test_node_failure_exits_1_naming_the_node(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_validate_reports_a_missing_input_file_and_finds_one_beside_the_workflow(
+        tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    graph = Graph()
+    photo = graph.add_node("image.Load", {"path": "photo.png"}, title="Photo")
+    preview = graph.add_node("image.Preview")
+    graph.connect(photo.id, "image", preview.id, "images")
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    save(graph, folder / "wf.json")
+    monkeypatch.chdir(tmp_path)  # relative paths resolve beside the workflow, not here
+    assert main(["validate", str(folder / "wf.json")]) == 2
+    err = capsys.readouterr().err
+    assert "Photo (#1)" in err and "'path'" in err and "file not found: photo.png" in err
+    Image.new("RGB", (4, 4)).save(folder / "photo.png")
+    assert main(["validate", str(folder / "wf.json")]) == 0
+    assert "valid (2 nodes, 1 link)" in capsys.readouterr().out
+
+
 def test_validate_ok_and_nodes_json(workflow, capsys):
     assert main(["validate", str(workflow)]) == 0
     assert "valid (4 nodes, 4 links)" in capsys.readouterr().out
