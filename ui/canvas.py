@@ -56,6 +56,7 @@ class Canvas(QGraphicsScene):
     quick_add_requested = Signal(QPointF, object, object)  # scene pos, accept(spec), PortRef
     image_clicked = Signal(str)  # node id
     error_clicked = Signal(str)  # node id
+    run_requested = Signal(list)  # node ids to run, with what they need
     edit_requested = Signal(object, object, QRectF)  # NodeItem, Param, scene rect
 
     def __init__(self, document: Document,
@@ -596,6 +597,8 @@ class Canvas(QGraphicsScene):
             if not item.isSelected():
                 self._select_only(item)
             ids = self.selected_node_ids()
+            menu.addAction("Run to here", lambda: self.run_requested.emit(ids))
+            menu.addSeparator()
             menu.addAction("Rename…", lambda: self.edit_requested.emit(item, None, QRectF()))
             menu.addAction("Bypass", lambda: editor.toggle(ids, "bypass"))
             menu.addAction("Mute", lambda: editor.toggle(ids, "mute"))

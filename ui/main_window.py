@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.canvas.status.connect(self.show_status)
         self.canvas.image_clicked.connect(self.open_viewer)
         self.canvas.error_clicked.connect(self.show_error_details)
+        self.canvas.run_requested.connect(self.run)
         self.view.files_dropped.connect(self._files_dropped)
         self._build_actions()
         self._set_document(self.document)
@@ -195,6 +196,8 @@ class MainWindow(QMainWindow):
 
         run = bar.addMenu("&Run")
         self.run_action = a(run, "&Run", self.run, ["Ctrl+Return", "Ctrl+Enter"])
+        a(run, "Run &Selected (and what they need)", self.run_selected,
+          ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"])
         self.cancel_action = a(run, "&Cancel", self.cancel, "Esc")
         a(run, "Clear &Cache", self._clear_cache)
 
@@ -391,6 +394,14 @@ class MainWindow(QMainWindow):
         base = self.document.path.parent if self.document.path else None
         self.runs.submit(snapshot, outputs, base, tag=self.document)
         self._update_run_actions()
+
+    def run_selected(self) -> None:
+        """Run only the selected nodes and the nodes they depend on."""
+        ids = self.canvas.selected_node_ids()
+        if not ids:
+            self.show_status("Select the nodes to run first")
+            return
+        self.run(ids)
 
     def cancel(self) -> None:
         if self.canvas.wiring:

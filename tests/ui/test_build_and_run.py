@@ -149,3 +149,22 @@ def test_undo_to_empty_and_redo_gives_the_same_workflow(qtbot, make_window):
     assert dumps(window.document.graph) == full
     assert set(window.canvas.nodes) == set(window.document.graph.nodes)
     assert set(window.canvas.links) == set(window.document.graph.links)
+
+
+def test_run_selected_runs_only_the_selection_and_what_it_needs(qtbot, make_window):
+    window = make_window()
+    solid, invert, preview = build_invert_graph(qtbot, window)
+    window.canvas.select_nodes([invert])
+    window.last_run = None
+    QTest.keyClick(window.view, Qt.Key.Key_Return,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: not window.runs.busy and window.last_run is not None,
+                    timeout=60_000)
+    assert window.last_run.status == "finished"
+    assert window.canvas.nodes[solid].state == window.canvas.nodes[invert].state == "done"
+    assert window.canvas.nodes[preview].state != "done" and preview not in window.images
+    # nothing selected: nothing runs, and the status bar says why
+    window.canvas.select_nodes([])
+    window.run_selected()
+    assert not window.runs.busy
+    assert "Select the nodes to run" in window.statusBar().currentMessage()
