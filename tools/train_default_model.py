@@ -571,6 +571,15 @@ def object_mask(t, x: torch.Tensor, dilate: int = 2) -> torch.Tensor:
 
 
 def train_vae(args, cfg, device, clock, state_dir, out: Path, summary) -> tuple:
+    if args.keep_vae:
+        from diffusers import AutoencoderKL
+
+        vae = AutoencoderKL.from_pretrained(str(args.init_from), subfolder="vae")
+        vae = vae.to(device, torch.float32).eval().requires_grad_(False)
+        sf = float(vae.config.scaling_factor)
+        log(f"vae: kept from {args.init_from} (scaling_factor {sf:.4f})")
+        summary["stages"]["vae"] = {"kept_from": str(args.init_from), "scaling_factor": sf}
+        return vae, sf
     st = load_state(state_dir, "vae") if args.resume else None
     vae = make_vae(cfg)
     if vae.quant_conv is not None and args.vae_logvar_init is not None:
@@ -1148,7 +1157,13 @@ def parse_args(argv=None):
         type=Path,
         default=None,
         help="start the UNet and text encoder from this model folder's weights (same "
-        "architecture) instead of from scratch; the VAE is trained anew",
+        "architecture) instead of from scratch; the VAE is trained anew unless --keep-vae",
+    )
+    p.add_argument(
+        "--keep-vae",
+        action="store_true",
+        help="with --init-from: keep that model's VAE (no VAE stage), so the UNet goes on "
+        "learning in the same latent space",
     )
     p.add_argument("--device", default=None, help="cuda / cpu (default: cuda if available)")
     p.add_argument("--seed", type=int, default=0)
@@ -1263,6 +1278,8 @@ def resolve_defaults(args):
     if args.lora_out is None:
         args.lora_out = args.out.parent / (args.out.name + "-lora")
     args.state_dir = Path(args.state_dir) if args.state_dir else None
+    if args.keep_vae and args.init_from is None:
+        raise SystemExit("--keep-vae needs --init-from MODEL_DIR")
     if args.smoke:
         args.vae_steps = args.vae_steps or 3
         args.unet_steps = args.unet_steps or 3

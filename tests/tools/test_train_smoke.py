@@ -173,6 +173,20 @@ def test_smoke_training_run_loads_offline(tmp_path):
     summary2 = T.main([*argv, "--resume"])
     assert summary2["stages"]["unet"].get("resumed") and summary2["stages"]["vae"].get("resumed")
 
+    # --init-from --keep-vae: same VAE bit for bit, UNet and text encoder go on from the model
+    more = tmp_path / "more"
+    T.main(["--smoke", "--device", "cpu", "--out", str(more), "--skip-lora", "--state-dir",
+            str(tmp_path / "state2"), "--init-from", str(model), "--keep-vae"])
+    from safetensors.torch import load_file
+
+    for part, name in (("vae", "diffusion_pytorch_model"), ("unet", "diffusion_pytorch_model"),
+                       ("text_encoder", "model")):
+        before = load_file(str(model / part / f"{name}.safetensors"))
+        after = load_file(str(more / part / f"{name}.safetensors"))
+        assert before.keys() == after.keys()
+        diff = max((before[k].float() - after[k].float()).abs().max().item() for k in before)
+        assert diff == 0.0 if part == "vae" else 0.0 < diff < 0.01, (part, diff)
+
     env = dict(
         os.environ,
         HF_HUB_OFFLINE="1",
