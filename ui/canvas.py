@@ -12,6 +12,7 @@ from PySide6.QtCore import QLineF, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPen, QTransform, QWheelEvent
 from PySide6.QtWidgets import (
     QApplication,
+    QColorDialog,
     QFileDialog,
     QGraphicsItem,
     QGraphicsScene,
@@ -362,6 +363,8 @@ class Canvas(QGraphicsScene):
             self.editor.set_param(node_id, param.name, random_seed())
         elif kind == "path" and local.x() > rect.right() - 24:
             self.pick_file(node_id, param)
+        elif kind == "color" and local.x() > rect.right() - 22:
+            self.pick_color(node_id, param, value)
         elif kind in ("int", "float", "seed"):
             self._drag = {"kind": "param", "node": node_id, "param": param, "start": local,
                           "value": value, "key": next(_gestures), "moved": False,
@@ -385,6 +388,12 @@ class Canvas(QGraphicsScene):
                                               param.file_filter or "All files (*)")
         if path:
             self.editor.set_param(node_id, param.name, path)
+
+    def pick_color(self, node_id: str, param: Param, value: Any) -> None:
+        """The colour dialog, opened on the swatch at the right of a colour field."""
+        color = QColorDialog.getColor(QColor(str(value)), None, f"Choose {param.name}")
+        if color.isValid():
+            self.editor.set_param(node_id, param.name, color.name())
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         drag = self._drag

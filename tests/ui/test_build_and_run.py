@@ -168,3 +168,25 @@ def test_run_selected_runs_only_the_selection_and_what_it_needs(qtbot, make_wind
     window.run_selected()
     assert not window.runs.busy
     assert "Select the nodes to run" in window.statusBar().currentMessage()
+
+
+def test_a_click_on_the_colour_swatch_picks_a_colour_undoably(qtbot, make_window, monkeypatch):
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QColorDialog
+
+    from .helpers import click, field_point
+
+    window = make_window()
+    solid, _invert, _preview = build_invert_graph(qtbot, window)
+    asked = []
+
+    def get_color(initial, *_args):
+        asked.append(initial.name())
+        return QColor("#12ab34")
+
+    monkeypatch.setattr(QColorDialog, "getColor", get_color)
+    click(window, field_point(window, solid, "color", "right"))
+    assert asked == ["#ff8000"]
+    assert window.document.graph.nodes[solid].params["color"] == "#12ab34"
+    window.document.stack.undo()
+    assert window.document.graph.nodes[solid].params["color"] == "#ff8000"
