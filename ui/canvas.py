@@ -33,7 +33,7 @@ from .document import Document
 from .editor import Editor, snap
 from .group_item import GroupItem
 from .link_item import LinkItem, WireItem
-from .node_item import LOD_SIMPLE, NodeItem
+from .node_item import LOD_SIMPLE, MIN_WIDTH, NodeItem
 from .port_item import IN, OUT, PortRef, port_type, spec_accepts
 from .quick_add import QuickAdd
 from .widgets import (
@@ -286,6 +286,12 @@ class Canvas(QGraphicsScene):
                 self.begin_wire(port, pos)
                 event.accept()
                 return
+            if item.in_resize_grip(local):
+                self._select_only(item)
+                self._drag = {"kind": "node_resize", "node": item.node_id, "start": pos,
+                              "width": item.layout.width, "key": next(_gestures)}
+                event.accept()
+                return
             hit = item.param_at(local)
             if hit is not None and not ctrl:
                 self._select_only(item)
@@ -420,6 +426,11 @@ class Canvas(QGraphicsScene):
             x, y, w, h = drag["rect"]
             rect = (x, y, max(120.0, w + delta.x()), max(80.0, h + delta.y()))
             self.editor.move({}, {drag["group"]: rect}, merge_key=("resize", drag["key"]))
+        elif kind == "node_resize":
+            width = round(max(MIN_WIDTH, drag["width"] + pos.x() - drag["start"].x()))
+            height = self.nodes[drag["node"]].layout.height
+            self.editor.set_attr([drag["node"]], "size", (float(width), height),
+                                 merge_key=("node_resize", drag["key"]))
         elif kind == "param":
             dx = drag["item"].mapFromScene(pos).x() - drag["start"].x()
             if not drag["moved"] and abs(dx) < 3:

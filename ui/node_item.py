@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .canvas import Canvas
 
 WIDTH = 220.0
+MIN_WIDTH = 140.0
+GRIP = 10.0  # the resize grip in the bottom-right corner
 TITLE_H = 26.0
 ROW_H = 22.0
 TEXT_ROWS = 4
@@ -230,6 +232,14 @@ class NodeItem(QGraphicsItem):
                     best, best_d = PortRef(self.node.id, name, direction), d
         return best
 
+    def in_resize_grip(self, local: QPointF) -> bool:
+        """Whether ``local`` is on the width grip (bottom-right corner of an open node)."""
+        if self.node.collapsed or self.is_reroute:
+            return False
+        lay = self.layout
+        return (lay.width - GRIP <= local.x() <= lay.width
+                and lay.height - GRIP <= local.y() <= lay.height)
+
     def param_at(self, local: QPointF) -> tuple[Param, QRectF] | None:
         if self.node.collapsed:
             return None
@@ -342,6 +352,11 @@ class NodeItem(QGraphicsItem):
         if not self.node.collapsed:
             self._paint_params(painter, s)
             self._paint_images_and_error(painter, s)
+            if lod >= LOD_SIMPLE:
+                painter.setPen(s.dim)
+                for d in (3.0, 6.0):  # the resize grip
+                    painter.drawLine(QPointF(lay.width - d, lay.height - 2),
+                                     QPointF(lay.width - 2, lay.height - d))
 
     def _badge(self) -> str:
         if self.node.bypass:

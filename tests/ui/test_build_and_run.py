@@ -190,3 +190,30 @@ def test_a_click_on_the_colour_swatch_picks_a_colour_undoably(qtbot, make_window
     assert window.document.graph.nodes[solid].params["color"] == "#12ab34"
     window.document.stack.undo()
     assert window.document.graph.nodes[solid].params["color"] == "#ff8000"
+
+
+def test_dragging_the_corner_grip_widens_a_node_in_one_undo_step(qtbot, make_window):
+    from PySide6.QtCore import QPointF
+
+    from .helpers import drag, vp
+
+    window = make_window()
+    solid, invert, _preview = build_invert_graph(qtbot, window)
+    item = window.canvas.nodes[invert]
+    width = item.layout.width
+    corner = item.mapToScene(QPointF(width - 3, item.layout.height - 3))
+    view_scale = window.view.transform().m11()
+    drag(window, vp(window, corner), vp(window, corner + QPointF(80 / view_scale, 0)))
+    node = window.document.graph.nodes[invert]
+    assert node.size is not None and abs(node.size[0] - (width + 80)) <= 2
+    assert abs(item.layout.width - node.size[0]) < 1e-6  # drawn at the new width
+    # the wire into the node follows its new right edge
+    assert abs(item.port_pos("image", OUT).x() - item.mapToScene(
+        QPointF(node.size[0], 0)).x()) < 1e-6
+    pos_before = window.document.graph.nodes[solid].pos
+    window.document.stack.undo()
+    assert window.document.graph.nodes[invert].size is None
+    assert item.layout.width == width and window.document.graph.nodes[solid].pos == pos_before
+    # never narrower than the minimum
+    drag(window, vp(window, corner), vp(window, corner - QPointF(400 / view_scale, 0)))
+    assert window.document.graph.nodes[invert].size[0] == 140.0
