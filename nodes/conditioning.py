@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nodegraph.context import NodeContext, NodeInputError
-from nodegraph.registry import Input, Output, StringParam, node
+from nodegraph.registry import Input, IntParam, Output, StringParam, node
 from nodegraph.types import CLIP, CONDITIONING
 
 from .devices import torch_device
@@ -115,7 +115,12 @@ def tokenize_weighted(tokenizer: Any, text: str,
     return chunk_ids, chunk_weights
 
 
-def _run_encoder(slot: TextEncoderSlot, ids: list[int], device: Any) -> tuple[Any, Any]:
+def _run_encoder(slot: TextEncoderSlot, ids: list[int], device: Any,
+                 last_layer: int = -1) -> tuple[Any, Any]:
+    """Hidden states (and the pooled embedding, if the slot gives one) of one chunk.
+    ``last_layer`` < -1 reads an earlier layer, as diffusers' ``clip_skip`` does: through the
+    final layer norm for "last" encoders, and one more layer back, without it, for SDXL's
+    "penultimate" ones."""
     import torch
 
     encoder = slot.encoder
@@ -126,9 +131,17 @@ def _run_encoder(slot: TextEncoderSlot, ids: list[int], device: Any) -> tuple[An
         mask = [1] * (ids.index(eos) + 1)
         kwargs["attention_mask"] = torch.tensor([mask + [0] * (len(ids) - len(mask))],
                                                 device=device)
-    want_hidden = slot.output == "penultimate"
+    penultimate = slot.output == "penultimate"
+    want_hidden = penultimate or last_layer != -1
     out = encoder(input_ids, output_hidden_states=want_hidden, **kwargs)
-    hidden = out.hidden_states[-2] if want_hidden else out[0]
+    if penultimate:
+        hidden = out.hidden_states[last_layer - 1]
+    elif last_layer != -1:
+        # transformers 5 flattened CLIPTextModel (no .text_model); 4 nests it
+        norm = getattr(encoder, "text_model", encoder).final_layer_norm
+        hidden = norm(out.hidden_states[last_layer])
+    else:
+        hidden = out[0]
     pooled = getattr(out, "text_embeds", None) if slot.pooled else None
     return hidden, pooled
 
@@ -145,7 +158,7 @@ def encode_prompt(clip: ClipHandle, text: str, device: Any) -> Conditioning:
             chunk_ids, chunk_weights = tokenize_weighted(slot.tokenizer, text, window)
             hidden_chunks = []
             for index, (ids, weights) in enumerate(zip(chunk_ids, chunk_weights)):
-                hidden, chunk_pooled = _run_encoder(slot, ids, device)
+                hidden, chunk_pooled = _run_encoder(slot, ids, device, clip.last_layer)
                 if index == 0 and chunk_pooled is not None:
                     pooled = chunk_pooled
                 if any(w != 1.0 for w in weights):
@@ -157,7 +170,7 @@ def encode_prompt(clip: ClipHandle, text: str, device: Any) -> Conditioning:
             per_encoder.append(torch.cat(hidden_chunks, dim=1))
             if len(chunk_ids) > 1:
                 empty_ids, _ = tokenize_weighted(slot.tokenizer, "", window)
-                pad_parts.append(_run_encoder(slot, empty_ids[0], device)[0])
+                pad_parts.append(_run_encoder(slot, empty_ids[0], device, clip.last_layer)[0])
         lengths = {t.shape[1] for t in per_encoder}
         if len(lengths) != 1:
             raise ValueError("the text encoders split the prompt into different chunk counts")
@@ -178,3 +191,18 @@ def text_encode(clip: ClipHandle, text: str, ctx: NodeContext) -> Conditioning:
     if text.count("\x00"):
         raise NodeInputError("text", "the prompt contains a NUL character")
     return encode_prompt(clip, text, torch_device(ctx.device))
+
+
+@node("conditioning.ClipSetLastLayer", "CLIP set last layer", "conditioning",
+      inputs=[Input("clip", CLIP)],
+      params=[IntParam("stop_at_layer", -1, -24, -1, 1,
+                       description="-1: the last layer (as trained); -2: one earlier "
+                       "(\"clip skip 2\", which many anime-style checkpoints expect)")],
+      outputs=[Output("clip", CLIP)])
+def clip_set_last_layer(clip: ClipHandle, stop_at_layer: int) -> ClipHandle:
+    """Read the text encoder's output from an earlier layer (clip skip)."""
+    layers = min(getattr(slot.encoder.config, "num_hidden_layers", 0) for slot in clip.slots)
+    if -stop_at_layer > layers:
+        raise NodeInputError("stop_at_layer", f"is {stop_at_layer}, but the text encoder has "
+                             f"only {layers} layers (use -1 to -{layers})")
+    return clip.with_last_layer(stop_at_layer)

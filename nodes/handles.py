@@ -19,7 +19,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .devices import compute_dtype, place
@@ -181,10 +181,13 @@ class ModelHandle:
 
 @dataclass(frozen=True, eq=False)
 class ClipHandle:
-    """CLIP: the text encoder(s) and tokenizer(s) of a checkpoint, plus LoRA patches."""
+    """CLIP: the text encoder(s) and tokenizer(s) of a checkpoint, plus LoRA patches and
+    the layer whose output is read (``last_layer``: -1 = as the model was trained, -2 =
+    one layer earlier, ComfyUI's "CLIP set last layer" / A1111's clip skip 2)."""
 
     components: Components
     loras: tuple[LoraPatch, ...] = ()
+    last_layer: int = -1
 
     @property
     def slots(self) -> list[TextEncoderSlot]:
@@ -195,7 +198,10 @@ class ClipHandle:
         return self.components.kind
 
     def with_lora(self, patch: LoraPatch) -> ClipHandle:
-        return ClipHandle(self.components, (*self.loras, patch))
+        return replace(self, loras=(*self.loras, patch))
+
+    def with_last_layer(self, last_layer: int) -> ClipHandle:
+        return replace(self, last_layer=last_layer)
 
     @contextmanager
     def encoders_for(self, device: Any) -> Iterator[list[TextEncoderSlot]]:

@@ -76,3 +76,24 @@ def test_sdxl_txt2img_matches_the_sdxl_pipeline(executor, sdxl_folder):
                generator=torch.Generator("cpu").manual_seed(21)).images
     diff = np.abs(ours.numpy() - ref).max()
     assert diff <= 1e-4, f"SDXL: max abs pixel difference {diff}"
+
+
+def test_sdxl_clip_skip_matches_the_sdxl_pipeline(sdxl_folder):
+    from diffusers import StableDiffusionXLPipeline
+
+    from nodes.conditioning import clip_set_last_layer, encode_prompt
+    from nodes.handles import ClipHandle
+    from nodes.loaders import load_checkpoint
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(sdxl_folder, local_files_only=True)
+    clip = ClipHandle(load_checkpoint(sdxl_folder))
+    prompt = "a castle at dusk"
+    ours = encode_prompt(clip_set_last_layer(clip, -2), prompt, torch.device("cpu"))
+    plain = encode_prompt(clip, prompt, torch.device("cpu"))
+    with torch.no_grad():
+        embeds, _, pooled, _ = pipe.encode_prompt(prompt, device="cpu",
+                                                  do_classifier_free_guidance=False,
+                                                  clip_skip=1)
+    assert torch.equal(ours.embeds, embeds.float())
+    assert torch.equal(ours.pooled, pooled.float()) and torch.equal(ours.pooled, plain.pooled)
+    assert not torch.allclose(ours.embeds, plain.embeds)

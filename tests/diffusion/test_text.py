@@ -76,3 +76,26 @@ def test_long_positive_and_short_negative_sample_together(executor):
     image, _ = run_image(executor, *txt2img_graph(prompt=long_prompt, negative="ugly",
                                                   steps=2))
     assert torch.isfinite(image).all()
+
+
+def test_clip_set_last_layer_reads_an_earlier_layer_through_the_final_norm(clip):
+    """What diffusers' clip_skip=1 computes (its SD pipeline's own clip_skip path reaches for
+    CLIPTextModel.text_model, which transformers 5 removed, so it is spelled out here)."""
+    from nodegraph.context import NodeInputError
+    from nodes.conditioning import clip_set_last_layer, encode_prompt
+
+    prompt = "a photo of a cat"
+    slot = clip.slots[0]
+    ids = slot.tokenizer(prompt, padding="max_length", max_length=77, truncation=True,
+                         return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = slot.encoder(ids, output_hidden_states=True)
+        expected = slot.encoder.final_layer_norm(out.hidden_states[-2])
+        plain = out[0]
+    cpu = torch.device("cpu")
+    ours = encode_prompt(clip_set_last_layer(clip, stop_at_layer=-2), prompt, cpu).embeds
+    assert torch.equal(ours, expected)
+    assert not torch.allclose(ours, plain)
+    assert torch.equal(encode_prompt(clip_set_last_layer(clip, -1), prompt, cpu).embeds, plain)
+    with pytest.raises(NodeInputError, match="only 2 layers"):
+        clip_set_last_layer(clip, stop_at_layer=-3)
