@@ -49,11 +49,19 @@ def empty_latent(model: ModelHandle, width: int, height: int, batch: int) -> dic
     return {"samples": samples, "scale_factor": factor}
 
 
+TILE_PARAMS = [BoolParam("tiled", False, description="work in tiles (large images)"),
+               IntParam("tile_size", 512, 64, 4096, 64, description="tile side in pixels"),
+               IntParam("overlap", 64, 0, 1024, 8, description="tile overlap in pixels")]
+
+
 @node("latent.VAEEncode", "VAE encode", "latent",
       inputs=[Input("vae", VAE), Input("image", IMAGE)],
+      params=TILE_PARAMS,
       outputs=[Output("latent", LATENT)])
-def vae_encode(vae: VaeHandle, image: torch.Tensor, ctx: NodeContext) -> dict[str, Any]:
-    """Image -> latent (the mean of the VAE's posterior, times its scaling factor)."""
+def vae_encode(vae: VaeHandle, image: torch.Tensor, tiled: bool, tile_size: int, overlap: int,
+               ctx: NodeContext) -> dict[str, Any]:
+    """Image -> latent (the mean of the VAE's posterior, times its scaling factor). Tiled
+    encoding bounds memory for large images."""
     import torch
 
     factor = vae.scale_factor
@@ -64,8 +72,14 @@ def vae_encode(vae: VaeHandle, image: torch.Tensor, ctx: NodeContext) -> dict[st
     device = torch_device(ctx.device)
     model = vae.vae_for(device)
     pixels = image.movedim(-1, 1).to(device, model.dtype) * 2 - 1
+    cells = (height // factor, width // factor)
+    tiling = _tiling(tiled, tile_size, overlap, factor, cells)
     with torch.inference_mode():
-        latents = model.encode(pixels).latent_dist.mode()
+        if tiling is not None:
+            latents = tiled_apply(lambda t: model.encode(t).latent_dist.mode(), pixels, cells,
+                                  factor, 1, *tiling, ctx.check_cancelled)
+        else:
+            latents = model.encode(pixels).latent_dist.mode()
     samples = (latents.float() - vae.shift_factor) * vae.scaling_factor
     return {"samples": samples.cpu(), "scale_factor": factor}
 
@@ -95,38 +109,50 @@ def _starts(size: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
-def tiled_decode(model: Any, z: torch.Tensor, factor: int, tile: int,
-                 overlap: int, check: Any = None) -> torch.Tensor:
-    """Decode latent tiles of ``tile`` cells overlapping by ``overlap`` cells and blend
-    them with linear ramps: memory is bounded by the tile size, not the image size."""
+def tiled_apply(fn: Any, x: torch.Tensor, cells: tuple[int, int], in_scale: int,
+                out_scale: int, tile: int, overlap: int, check: Any = None) -> torch.Tensor:
+    """Apply ``fn`` (a VAE encoder or decoder) to overlapping tiles of ``x`` and blend the
+    results with linear ramps, so memory is bounded by the tile size, not the image size.
+    Tiles are laid out on the latent grid (``cells`` = its height and width; ``tile`` and
+    ``overlap`` in cells); ``x`` has ``in_scale`` and the output ``out_scale`` pixels per
+    cell (decode: 1 and the VAE factor; encode: the factor and 1)."""
     import torch
 
-    b, _, h, w = z.shape
-    out = None
-    weight = torch.zeros(1, 1, h * factor, w * factor, device=z.device)
+    h, w = cells
+    out = weight = None
     ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
     for y in ys:
-        for x in xs:
+        for x0 in xs:
             if check is not None:
                 check()
-            piece = _decode(model, z[:, :, y:y + tile, x:x + tile]).float()
+            piece = fn(x[:, :, y * in_scale:(y + tile) * in_scale,
+                         x0 * in_scale:(x0 + tile) * in_scale]).float()
             th, tw = piece.shape[-2:]
-            wy = _ramp(th, overlap * factor, y == 0, y + tile >= h).to(z.device)
-            wx = _ramp(tw, overlap * factor, x == 0, x + tile >= w).to(z.device)
+            wy = _ramp(th, overlap * out_scale, y == 0, y + tile >= h).to(x.device)
+            wx = _ramp(tw, overlap * out_scale, x0 == 0, x0 + tile >= w).to(x.device)
             mask = (wy[:, None] * wx[None, :])[None, None]
             if out is None:
-                out = torch.zeros(b, piece.shape[1], h * factor, w * factor, device=z.device)
-            py, px = y * factor, x * factor
+                size = (h * out_scale, w * out_scale)
+                out = torch.zeros(x.shape[0], piece.shape[1], *size, device=x.device)
+                weight = torch.zeros(1, 1, *size, device=x.device)
+            py, px = y * out_scale, x0 * out_scale
             out[:, :, py:py + th, px:px + tw] += piece * mask
             weight[:, :, py:py + th, px:px + tw] += mask
     return out / weight
 
 
+def _tiling(tiled: bool, tile_size: int, overlap: int, factor: int,
+            cells: tuple[int, int]) -> tuple[int, int] | None:
+    """(tile, overlap) in latent cells when tiling applies, else None."""
+    tile = max(1, tile_size // factor)
+    if not tiled or (cells[0] <= tile and cells[1] <= tile):
+        return None
+    return tile, min(overlap // factor, tile // 2)
+
+
 @node("latent.VAEDecode", "VAE decode", "latent",
       inputs=[Input("vae", VAE), Input("latent", LATENT)],
-      params=[BoolParam("tiled", False, description="decode in tiles (large images)"),
-              IntParam("tile_size", 512, 64, 4096, 64, description="tile side in pixels"),
-              IntParam("overlap", 64, 0, 1024, 8, description="tile overlap in pixels")],
+      params=TILE_PARAMS,
       outputs=[Output("image", IMAGE)])
 def vae_decode(vae: VaeHandle, latent: dict[str, Any], tiled: bool, tile_size: int,
                overlap: int, ctx: NodeContext) -> torch.Tensor:
@@ -142,11 +168,12 @@ def vae_decode(vae: VaeHandle, latent: dict[str, Any], tiled: bool, tile_size: i
     device = torch_device(ctx.device)
     model = vae.vae_for(device)
     z = samples.to(device, model.dtype) / vae.scaling_factor + vae.shift_factor
+    cells = (z.shape[-2], z.shape[-1])
+    tiling = _tiling(tiled, tile_size, overlap, factor, cells)
     with torch.inference_mode():
-        tile = max(1, tile_size // factor)
-        if tiled and (z.shape[-1] > tile or z.shape[-2] > tile):
-            lap = min(overlap // factor, tile // 2)
-            decoded = tiled_decode(model, z, factor, tile, lap, ctx.check_cancelled)
+        if tiling is not None:
+            decoded = tiled_apply(lambda t: _decode(model, t), z, cells, 1, factor, *tiling,
+                                  ctx.check_cancelled)
         else:
             decoded = _decode(model, z)
     image = (decoded.float() / 2 + 0.5).clamp(0, 1)
