@@ -1,6 +1,7 @@
 """Latents: empty latents, VAE encode/decode (tiled for large images), the inpainting
 noise mask and latent upscaling. LATENT is a dict: "samples" [B,C,h,w] float32, optional
-"noise_mask" (MASK, pixel or latent size) and "scale_factor" (pixels per latent cell)."""
+"noise_mask" (MASK, pixel or latent size), "scale_factor" (pixels per latent cell) and,
+for inpainting models, "inpaint_concat" [B,1+C,h,w] (mask and masked-image latents)."""
 
 from __future__ import annotations
 
@@ -62,26 +63,74 @@ def vae_encode(vae: VaeHandle, image: torch.Tensor, tiled: bool, tile_size: int,
                ctx: NodeContext) -> dict[str, Any]:
     """Image -> latent (the mean of the VAE's posterior, times its scaling factor). Tiled
     encoding bounds memory for large images."""
-    import torch
-
     factor = vae.scale_factor
+    _check_image_size(image, factor)
+    samples = _encode(vae, image.movedim(-1, 1) * 2 - 1, (tiled, tile_size, overlap), ctx)
+    return {"samples": samples, "scale_factor": factor}
+
+
+def _check_image_size(image: torch.Tensor, factor: int) -> None:
     height, width = image.shape[1:3]
     if height % factor or width % factor:
         raise NodeInputError("image", f"is {width}x{height}; both sides must be multiples of "
                              f"{factor} (resize or crop it first)")
+
+
+def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
+            ctx: NodeContext) -> torch.Tensor:
+    """Pixels [B,3,H,W] in [-1, 1] -> latents in sampler space (posterior mean), on CPU."""
+    import torch
+
+    factor = vae.scale_factor
     device = torch_device(ctx.device)
     model = vae.vae_for(device)
-    pixels = image.movedim(-1, 1).to(device, model.dtype) * 2 - 1
-    cells = (height // factor, width // factor)
-    tiling = _tiling(tiled, tile_size, overlap, factor, cells)
+    pixels = pixels.to(device, model.dtype)
+    cells = (pixels.shape[-2] // factor, pixels.shape[-1] // factor)
+    tiles = _tiling(*tiling, factor, cells)
     with torch.inference_mode():
-        if tiling is not None:
+        if tiles is not None:
             latents = tiled_apply(lambda t: model.encode(t).latent_dist.mode(), pixels, cells,
-                                  factor, 1, *tiling, ctx.check_cancelled)
+                                  factor, 1, *tiles, ctx.check_cancelled)
         else:
             latents = model.encode(pixels).latent_dist.mode()
-    samples = (latents.float() - vae.shift_factor) * vae.scaling_factor
-    return {"samples": samples.cpu(), "scale_factor": factor}
+    return ((latents.float() - vae.shift_factor) * vae.scaling_factor).cpu()
+
+
+@node("latent.InpaintEncode", "VAE encode (inpainting model)", "latent",
+      inputs=[Input("vae", VAE), Input("image", IMAGE), Input("mask", MASK)],
+      params=[BoolParam("keep_unmasked", True,
+                        description="also set the noise mask, so the unmasked region stays "
+                                    "exactly as it was (off: as diffusers' inpaint pipeline)"),
+              *TILE_PARAMS],
+      outputs=[Output("latent", LATENT)])
+def inpaint_encode(vae: VaeHandle, image: torch.Tensor, mask: torch.Tensor, keep_unmasked: bool,
+                   tiled: bool, tile_size: int, overlap: int, ctx: NodeContext) -> dict[str, Any]:
+    """For inpainting models (UNets with 9 input channels): the image's latent plus what
+    the UNet reads beside it at every step, the mask (1 = repaint, binarised at 0.5) and
+    the latent of the image with the masked part blanked out, as diffusers'
+    StableDiffusionInpaintPipeline prepares them."""
+    import torch
+    import torch.nn.functional as F
+
+    factor = vae.scale_factor
+    _check_image_size(image, factor)
+    if mask.ndim == 2:
+        mask = mask[None]
+    if mask.shape[-2:] != image.shape[1:3] or mask.shape[0] not in (1, image.shape[0]):
+        raise NodeInputError("mask", f"is {tuple(mask.shape)}; it must be a [batch, height, "
+                             f"width] mask of the image's size {tuple(image.shape[1:3])}")
+    binary = (mask.float() >= 0.5).float()[:, None]  # [B,1,H,W]
+    pixels = image.movedim(-1, 1) * 2 - 1
+    tiling = (tiled, tile_size, overlap)
+    samples = _encode(vae, pixels, tiling, ctx)
+    masked = _encode(vae, pixels * (1 - binary), tiling, ctx)
+    small = F.interpolate(binary, size=samples.shape[-2:])
+    concat = torch.cat([small.expand(samples.shape[0], -1, -1, -1),
+                        masked.expand(samples.shape[0], -1, -1, -1)], dim=1)
+    out = {"samples": samples, "scale_factor": factor, "inpaint_concat": concat}
+    if keep_unmasked:
+        out["noise_mask"] = binary[:, 0]
+    return out
 
 
 def _decode(model: Any, z: torch.Tensor) -> torch.Tensor:

@@ -262,7 +262,12 @@ class CFGGuider:
         import torch
 
         doubled = self.uses_uncond
-        model_in = torch.cat([x_in] * 2) if doubled else x_in
+        concat = prepared.get("concat")
+        if concat is not None:  # an inpainting UNet: [x, mask, masked image latents]
+            x_in_full = torch.cat([x_in, concat.to(x_in.device, x_in.dtype)], dim=1)
+        else:
+            x_in_full = x_in
+        model_in = torch.cat([x_in_full] * 2) if doubled else x_in_full
         out = unet(model_in.to(prepared["encoder_hidden_states"].dtype), t,
                    encoder_hidden_states=prepared["encoder_hidden_states"],
                    timestep_cond=prepared["timestep_cond"],
@@ -306,6 +311,31 @@ def _step_kwargs(scheduler: Any, generators: list[Any]) -> dict[str, Any]:
     if "eta" in params:
         kwargs["eta"] = 0.0
     return kwargs
+
+
+def check_latent_for(model: ModelHandle, latent: dict[str, Any]) -> Any:
+    """Refuse a latent the model cannot denoise; returns the extra UNet input channels an
+    inpainting model takes (mask + masked-image latents, from VAE encode (inpainting
+    model)), or None for an ordinary model."""
+    samples = latent["samples"]
+    channels = model.latent_channels
+    if samples.shape[1] != channels:
+        raise NodeInputError("latent", f"has {samples.shape[1]} channels; this model's "
+                             f"latents have {channels}")
+    extra = model.unet_channels - channels
+    if extra == 0:
+        return None
+    concat = latent.get("inpaint_concat")
+    if concat is None or concat.shape[1] != extra:
+        raise NodeInputError("latent", f"this model's UNet takes {model.unet_channels} "
+                             f"channels: {channels} latent + {extra} for inpainting (mask and "
+                             "masked image); make the latent with 'VAE encode (inpainting "
+                             "model)'")
+    if concat.shape[-2:] != samples.shape[-2:] or concat.shape[0] not in (1, samples.shape[0]):
+        raise NodeInputError("latent", "its inpainting mask and masked image no longer fit "
+                             f"the latent ({tuple(concat.shape)} vs {tuple(samples.shape)}): "
+                             "resize the image before encoding, not the latent after")
+    return concat.expand(samples.shape[0], -1, -1, -1)
 
 
 def latent_mask(mask: torch.Tensor, latent: torch.Tensor, field: str) -> torch.Tensor:
@@ -361,6 +391,7 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
     Returns the final latent (float32, CPU)."""
     import torch
 
+    concat = check_latent_for(guider.model, latent)
     samples = latent["samples"]
     batch, _, height, width = samples.shape
     scheduler, timesteps, _ = plan.make(device)
@@ -380,6 +411,7 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
     previewer = Previewer(guider.model.preview_factors(), device) if previews else None
     with torch.inference_mode(), guider.model.unet_for(device) as unet:
         prepared = guider.prepare(batch, height, width, device, unet.dtype)
+        prepared["concat"] = None if concat is None else concat.to(device)
         for i, t in enumerate(timesteps):
             x_in = scheduler.scale_model_input(x, t)
             eps = guider.predict(unet, x_in, t, prepared)
@@ -413,14 +445,6 @@ def sampler_node(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     noise mask) only the masked region changes: the rest is reset to the noised original
     at every step and equals the original exactly at the end."""
     samples = latent["samples"]
-    channels = guider.model.latent_channels
-    if guider.model.unet_channels != channels:
-        raise NodeInputError("guider", f"the UNet takes {guider.model.unet_channels} channels "
-                             f"for {channels}-channel latents (an inpainting UNet?); such "
-                             "models are not supported yet")
-    if samples.shape[1] != channels:
-        raise NodeInputError("latent", f"has {samples.shape[1]} channels; this model's "
-                             f"latents have {channels}")
     source = mask if mask is not None else latent.get("noise_mask")
     field = "mask" if mask is not None else "latent"
     m = latent_mask(source, samples, field) if source is not None else None
@@ -457,6 +481,7 @@ def unet_step(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
                              f"(0..{len(timesteps) - 1})")
     if hasattr(sched, "set_begin_index"):
         sched.set_begin_index(begin + step)
+    concat = check_latent_for(guider.model, latent)
     samples = latent["samples"]
     batch, _, height, width = samples.shape
     # a different, reproducible noise stream per step (ancestral samplers)
@@ -465,6 +490,7 @@ def unet_step(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     t = timesteps[step]
     with torch.inference_mode(), guider.model.unet_for(device) as unet:
         prepared = guider.prepare(batch, height, width, device, unet.dtype)
+        prepared["concat"] = None if concat is None else concat.to(device)
         eps = guider.predict(unet, sched.scale_model_input(x, t), t, prepared)
         index = getattr(sched, "step_index", None)
         out = sched.step(eps, t, x, **_step_kwargs(sched, generators), return_dict=True)

@@ -152,3 +152,100 @@ def test_a_model_like_the_shipped_default_loads_and_matches_the_pipeline(executo
     graph.set_param(ids["latent"], "width", 30)
     failed = executor.run(graph, outputs=[ids["decode"]]).failures[ids["latent"]]
     assert failed.field == "width" and "multiple of 4" in failed.message
+
+
+@pytest.fixture(scope="module")
+def inpaint_folder(models_dir):
+    """The tiny model with a 9-channel UNet (latent + mask + masked-image latents), as SD
+    inpainting checkpoints have."""
+    import shutil
+
+    from diffusers import UNet2DConditionModel
+
+    folder = models_dir / "tiny-inpaint"
+    if not folder.exists():
+        shutil.copytree(models_dir / MODEL, folder)
+        config = dict(UNet2DConditionModel.load_config(folder / "unet"), in_channels=9)
+        torch.manual_seed(5)
+        UNet2DConditionModel.from_config(config).save_pretrained(folder / "unet")
+    return folder
+
+
+def _inpaint_graph(keep_unmasked: bool):
+    from nodegraph.graph import Graph
+
+    g = Graph()
+    ck = g.add_node("loaders.Checkpoint", {"checkpoint": "tiny-inpaint"}).id
+    img = g.add_node("test.Image", {"key": "inpaint-image"}).id
+    msk = g.add_node("test.Mask", {"key": "inpaint-mask"}).id
+    enc = g.add_node("latent.InpaintEncode", {"keep_unmasked": keep_unmasked}).id
+    g.connect(ck, "vae", enc, "vae")
+    g.connect(img, "image", enc, "image")
+    g.connect(msk, "mask", enc, "mask")
+    pos = g.add_node("conditioning.TextEncode", {"text": "a red house"}).id
+    neg = g.add_node("conditioning.TextEncode", {"text": "blurry"}).id
+    for n in (pos, neg):
+        g.connect(ck, "clip", n, "clip")
+    sched = g.add_node("sampling.Scheduler", {"sampler": "ddim", "steps": 4}).id
+    g.connect(ck, "model", sched, "model")
+    guider = g.add_node("sampling.CFGGuider", {"scale": 6.0}).id
+    g.connect(ck, "model", guider, "model")
+    g.connect(pos, "conditioning", guider, "positive")
+    g.connect(neg, "conditioning", guider, "negative")
+    noise = g.add_node("sampling.Noise", {"seed": 11}).id
+    smp = g.add_node("sampling.Sampler", {}).id
+    for src, out, dst in ((guider, "guider", "guider"), (sched, "scheduler", "scheduler"),
+                          (noise, "noise", "noise"), (enc, "latent", "latent")):
+        g.connect(src, out, smp, dst)
+    return g, enc, smp
+
+
+def test_inpainting_model_matches_the_inpaint_pipeline(test_executor, inpaint_folder):
+    from diffusers import DDIMScheduler, StableDiffusionInpaintPipeline
+
+    from .conftest import TENSORS
+
+    image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(2))
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 16:48, 8:40] = 1.0
+    TENSORS["inpaint-image"], TENSORS["inpaint-mask"] = image, mask
+    graph, enc, smp = _inpaint_graph(keep_unmasked=False)
+    result = test_executor.run(graph, outputs=[smp], keep_values=True)
+    assert not result.failures, {k: str(v) for k, v in result.failures.items()}
+    ours = result.values[smp][0]["samples"]
+    concat = result.values[enc][0]["inpaint_concat"]
+    assert concat.shape == (1, 5, 8, 8)
+    assert torch.equal(concat[:, :1], torch.nn.functional.interpolate(mask[:, None], (8, 8)))
+
+    pipe = StableDiffusionInpaintPipeline.from_pretrained(
+        inpaint_folder, safety_checker=None, requires_safety_checker=False,
+        local_files_only=True)
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    # the pipeline would encode the masked image by sampling the VAE posterior; ours takes
+    # its mean (as ComfyUI does), so hand it our masked-image latents
+    ref = pipe("a red house", image=image.movedim(-1, 1), mask_image=mask[:, None],
+               masked_image_latents=concat[:, 1:], negative_prompt="blurry", strength=1.0,
+               num_inference_steps=4, guidance_scale=6.0, height=64, width=64,
+               generator=torch.Generator("cpu").manual_seed(11), output_type="latent").images
+    diff = (ours - ref).abs().max().item()
+    assert diff <= 1e-4, f"inpainting model: max abs latent difference {diff}"
+
+    # keep_unmasked: outside the mask the latent is the encoded original, exactly
+    graph, enc, smp = _inpaint_graph(keep_unmasked=True)
+    result = test_executor.run(graph, outputs=[smp], keep_values=True)
+    kept = result.values[smp][0]["samples"]
+    outside = torch.nn.functional.interpolate(mask[:, None], (8, 8)) == 0
+    original = result.values[enc][0]["samples"]
+    assert torch.equal(kept.masked_select(outside.expand_as(kept)),
+                       original.masked_select(outside.expand_as(original)))
+
+
+def test_an_inpainting_model_refuses_a_plain_latent(test_executor, inpaint_folder):
+    from .conftest import failures
+
+    graph, ids = txt2img_graph(checkpoint="tiny-inpaint", steps=2)
+    result = test_executor.run(graph, outputs=[ids["sampler"]])
+    field, message = failures(result)[ids["sampler"]]
+    assert field == "latent" and "VAE encode (inpainting model)" in message
+    assert "takes 9 channels: 4 latent + 5 for inpainting" in message
