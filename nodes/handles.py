@@ -23,9 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .devices import compute_dtype, place
-from .latent_preview import Factors, fit_factors, known_factors
-
-KNOWN_LATENT_KINDS = ("sd15", "sd2", "sdxl")  # single-file checkpoints: fixed preview factors
+from .latent_preview import Factors, known_factors
 
 
 @dataclass(eq=False)
@@ -49,7 +47,6 @@ class Components:
     text_encoders: list[TextEncoderSlot]
     scheduler_config: dict[str, Any]
     lock: threading.RLock = field(default_factory=threading.RLock)
-    preview: dict[str, Factors | None] = field(default_factory=dict)  # see preview_factors
 
     def nbytes(self) -> int:
         total = 0
@@ -134,23 +131,8 @@ class ModelHandle:
         return self.components.kind
 
     def preview_factors(self) -> Factors | None:
-        """Latent -> RGB factors for sampler previews: the known ones for SD/SDXL
-        checkpoints, fitted from the VAE (once per loaded model) for other folders."""
-        comps = self.components
-        with comps.lock:
-            if "factors" not in comps.preview:
-                vae = comps.vae
-                known = known_factors(comps.kind, int(vae.config.latent_channels))
-                factors = known
-                if comps.kind not in KNOWN_LATENT_KINDS:
-                    sf = float(getattr(vae.config, "scaling_factor", 1.0) or 1.0)
-                    shift = float(getattr(vae.config, "shift_factor", None) or 0.0)
-                    try:
-                        factors = fit_factors(vae, sf, shift)
-                    except Exception:  # an unusual VAE: previews are a nicety, not a must
-                        factors = known
-                comps.preview["factors"] = factors
-            return comps.preview["factors"]
+        """Latent -> RGB factors for sampler previews."""
+        return known_factors(self.components.kind, self.latent_channels)
 
     def with_lora(self, patch: LoraPatch) -> ModelHandle:
         return ModelHandle(self.components, (*self.loras, patch))

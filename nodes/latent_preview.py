@@ -1,8 +1,6 @@
 """Cheap RGB previews of latents while a sampler runs: a linear map of the latent channels
-to RGB. Known latent spaces (SD1.x/2.x, SDXL) use the factors ComfyUI uses; any other
-VAE (a diffusers folder such as the shipped shapes64) gets factors fitted once per loaded
-model from its own encoder (mosaics of flat colour patches in, least squares out), so its
-previews show the right colours rather than SD's."""
+to RGB, with the factors ComfyUI uses for SD1.x/2.x and SDXL latents (other 4-channel
+latent spaces, such as the shipped shapes64's, get SD's factors: rough colours)."""
 
 from __future__ import annotations
 
@@ -13,8 +11,6 @@ if TYPE_CHECKING:
 
 Factors = tuple[Any, Any]  # weight [C, 3], bias [3]: rgb in [-1, 1] = latent @ weight + bias
 
-PATCH_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)  # channel levels of the fitting patches
-MOSAICS, PATCHES = 4, 8  # fitting images: 4 mosaics of 8x8 patches
 
 
 def known_factors(kind: str, channels: int) -> Factors | None:
@@ -30,32 +26,6 @@ def known_factors(kind: str, channels: int) -> Factors | None:
     return (torch.tensor([[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
                           [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]),
             torch.zeros(3))
-
-
-def fit_factors(vae: Any, scaling_factor: float, shift_factor: float = 0.0) -> Factors:
-    """Least-squares factors from ``vae``'s encoding (on the device and dtype it is on
-    now) of mosaics of random flat colour patches, each patch 2x2 latent cells: every cell's
-    latent is regressed onto its patch's colour. Latents are in sampler space:
-    (posterior mean - shift) * scaling."""
-    import torch
-    import torch.nn.functional as F
-
-    first = next(vae.parameters())
-    cell = 2 ** (len(vae.config.block_out_channels) - 1)  # pixels per latent cell
-    levels = torch.tensor(PATCH_LEVELS)
-    generator = torch.Generator().manual_seed(0)
-    index = torch.randint(len(levels), (MOSAICS, 3, PATCHES, PATCHES), generator=generator)
-    colours = levels[index] * 2 - 1  # [M, 3, P, P] in [-1, 1]
-    pixels = F.interpolate(colours, scale_factor=2 * cell, mode="nearest")
-    with torch.inference_mode():
-        latents = vae.encode(pixels.to(first.device, first.dtype)).latent_dist.mode()
-    z = (latents.float().cpu() - shift_factor) * scaling_factor  # [M, C, 2P, 2P]
-    target = F.interpolate(colours, scale_factor=2, mode="nearest")
-    z_cells = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
-    rgb_cells = target.permute(0, 2, 3, 1).reshape(-1, 3)
-    design = torch.cat([z_cells, torch.ones(len(z_cells), 1)], dim=1)
-    solution = torch.linalg.lstsq(design, rgb_cells).solution  # [C + 1, 3]
-    return solution[:-1].contiguous(), solution[-1].contiguous()
 
 
 def preview_rgb(latent: torch.Tensor, factors: Factors | None) -> torch.Tensor:

@@ -114,7 +114,7 @@ def test_img2img_stays_closer_to_the_photo_at_lower_denoise(run):
 def test_lora_branches_are_more_purple_than_the_base(run):
     value, _ = run("lora")
     base, lora1, lora2 = (purpleness(value(f"VAE decode ({label})")[0])
-                          for label in ("base", "LoRA 1", "LoRA 2"))
+                          for label in ("base", "LoRA 0.5", "LoRA 1"))
     assert base < lora1 < lora2, (base, lora1, lora2)
 
 
@@ -122,7 +122,7 @@ def test_cfg_scale_changes_the_image(run):
     value, _ = run("cfg_sweep")
     images = [value(f"VAE decode (CFG {s})")[0] for s in (1, 3, 5, 8)]
     diffs = [(images[0] - other).abs().mean().item() for other in images[1:]]
-    assert diffs == sorted(diffs) and diffs[0] > 0.005, diffs
+    assert diffs == sorted(diffs) and diffs[0] > 0.002, diffs
     strip = value("CFG strip: tile 4")[0]
     assert tuple(strip.shape) == (64, 256, 3)
     assert torch.equal(strip[:, 192:], images[3])

@@ -490,13 +490,13 @@ def upscale_restore(reg: Registry) -> Canvas:
 
 def lora(reg: Registry) -> Canvas:
     c = Canvas(reg, "lora", "The base model next to the same model with the purple LoRA at "
-               "strength 1 and 2, on the same prompt and seed: the LoRA pulls objects to purple.")
+               "strength 0.5 and 1, on the same prompt and seed: the LoRA pulls objects to purple.")
     ckpt, empty, noise = _shared_start(c)
     prompt = "a large yellow square in the centre on a navy background"
     sched = c.add("sampling.Scheduler", "Scheduler", 0, sampler="ddim", steps=20,
                   inputs={"model": (ckpt, "model")})
     branches: list[tuple[str, str, Node]] = [("base", "base", ckpt)]
-    for strength in (1.0, 2.0):
+    for strength in (0.5, 1.0):
         node = c.add("loaders.LoRA", f"Load LoRA (purple, {strength:g})", 1, lora=LORA,
                      unet_strength=strength, clip_strength=strength,
                      inputs={"model": (ckpt, "model"), "clip": (ckpt, "clip")})
@@ -512,7 +512,7 @@ def lora(reg: Registry) -> Canvas:
                          y=pos.pos[1])
         save_node(c, (decode, "image"), 6, suffix, f"Save ({label})", y=decode.pos[1])
         decoded.append(decode)
-    both = strip(c, "Base / LoRA 1 / LoRA 2", [(d, "image") for d in decoded], 7)
+    both = strip(c, "Base / LoRA 0.5 / LoRA 1", [(d, "image") for d in decoded], 7)
     view_x4(c, (both, "image"), 7, "x4")
     c.note(f"Prompt: '{prompt}'. models/loras/{LORA} was trained to draw every object "
            "purple whatever the prompt says, but it had only 71 training steps: on this "
