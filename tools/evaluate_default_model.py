@@ -411,32 +411,29 @@ def evaluate(
         res = [score_detection(s, classify_image(im)) for s, im in zip(scenes, imgs)]
         rows[f"cfg {cfg:g}"] = aggregate(scenes[: len(res)], res)
         grids[f"cfg{cfg:g}"] = imgs
-    main_cfg = 5.0 if 5.0 in cfg_list else cfg_list[-1]
+    main_cfg = 5.0 if 5.0 in cfg_list or not cfg_list else cfg_list[-1]
     if negative:
         # prompts that name the colour: does the negative prompt remove it?
         cand = W.sample_scenes(4 * n_prompts, torch.Generator().manual_seed(seed + 1))
         neg_scenes = [s for s in cand if any(o.colour == negative for o in s.objects)][
             : max(8, n_prompts // 2)
         ]
-        neg_prompts = [W.caption(s) for s in neg_scenes]
+        named = [W.caption(s) for s in neg_scenes]
+        # the same prompts with every colour word taken out: the model picks colours itself
+        colours = set(W.OBJECT_COLOURS)
+        unnamed = [" ".join(w for w in p.split() if w not in colours) for p in named]
         neg_seeds = [seed + 10_000 + i for i in range(len(neg_scenes))]
-        for label, neg in (("without negative", None), (f"negative '{negative}'", negative)):
-            imgs = generate(
-                pipe,
-                neg_prompts,
-                neg_seeds,
-                steps,
-                main_cfg,
-                negative=neg,
-                batch_size=batch_size,
-                deadline=deadline,
-            )
-            dets = [classify_image(im) for im in imgs]
-            has = [any(o.colour == negative for o in d.objects) for d in dets]
-            rows[f"{label} (prompts naming {negative})"] = {
-                "n": len(dets),
-                f"has_{negative}": round(sum(has) / max(len(has), 1), 4),
-            }
+        for kind, neg_prompts in ((f"prompts naming {negative}", named),
+                                  ("prompts naming no object colour", unnamed)):
+            for label, neg in (("without negative", None), (f"negative '{negative}'", negative)):
+                imgs = generate(pipe, neg_prompts, neg_seeds, steps, main_cfg, negative=neg,
+                                batch_size=batch_size, deadline=deadline)
+                dets = [classify_image(im) for im in imgs]
+                has = [any(o.colour == negative for o in d.objects) for d in dets]
+                rows[f"{label} ({kind})"] = {
+                    "n": len(dets),
+                    f"has_{negative}": round(sum(has) / max(len(has), 1), 4),
+                }
     if lora_dir is not None and Path(lora_dir).exists():
         lp = [s for s in scenes if all(o.colour != "purple" for o in s.objects)]
         lp_prompts = [W.caption(s) for s in lp]
