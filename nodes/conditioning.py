@@ -206,3 +206,20 @@ def clip_set_last_layer(clip: ClipHandle, stop_at_layer: int) -> ClipHandle:
         raise NodeInputError("stop_at_layer", f"is {stop_at_layer}, but the text encoder has "
                              f"only {layers} layers (use -1 to -{layers})")
     return clip.with_last_layer(stop_at_layer)
+
+
+@node("conditioning.ZeroOut", "Conditioning zero out", "conditioning",
+      inputs=[Input("conditioning", CONDITIONING)],
+      outputs=[Output("conditioning", CONDITIONING)])
+def zero_out(conditioning: Conditioning) -> Conditioning:
+    """The conditioning with every value zero (SDXL's pooled embedding too): what diffusers'
+    SDXL pipeline uses as the negative when no negative prompt is given
+    (force_zeros_for_empty_prompt), and what ComfyUI's ConditioningZeroOut gives."""
+    import torch
+
+    embeds = torch.zeros_like(conditioning.embeds)
+    pooled = None if conditioning.pooled is None else torch.zeros_like(conditioning.pooled)
+    # one chunk of zeros: the prompt's own empty chunk when it has several, else itself
+    pad = torch.zeros_like(conditioning.pad_chunk if conditioning.pad_chunk is not None
+                           else embeds)
+    return Conditioning(embeds, pooled, pad, conditioning.text)

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .devices import compute_dtype, place
-from .latent_preview import Factors, known_factors
+from .latent_preview import (
+    PREVIEW_DECODER_MAX_PARAMS,
+    Render,
+    decoder_params,
+    factor_render,
+    known_factors,
+    vae_render,
+)
 
 
 @dataclass(eq=False)
@@ -130,9 +137,14 @@ class ModelHandle:
     def kind(self) -> str:
         return self.components.kind
 
-    def preview_factors(self) -> Factors | None:
-        """Latent -> RGB factors for sampler previews."""
-        return known_factors(self.components.kind, self.latent_channels)
+    def preview_render(self) -> Render:
+        """How sampler previews are drawn: by decoding with the checkpoint's own VAE when
+        its decoder is small, else by fixed latent -> RGB factors."""
+        vae = self.components.vae
+        if decoder_params(vae) <= PREVIEW_DECODER_MAX_PARAMS:
+            own = VaeHandle(self.components)
+            return vae_render(vae, own.vae_for, own.scaling_factor, own.shift_factor)
+        return factor_render(known_factors(self.components.kind, self.latent_channels))
 
     def with_lora(self, patch: LoraPatch) -> ModelHandle:
         return ModelHandle(self.components, (*self.loras, patch))

@@ -1,16 +1,22 @@
-"""Cheap RGB previews of latents while a sampler runs: a linear map of the latent channels
-to RGB, with the factors ComfyUI uses for SD1.x/2.x and SDXL latents (other 4-channel
-latent spaces, such as the shipped shapes64's, get SD's factors: rough colours)."""
+"""Cheap RGB previews of latents while a sampler runs. A checkpoint whose VAE decoder is
+small (the shipped shapes64's, TAESD-sized ones) is previewed by decoding with that VAE:
+exact colours at full size for a few milliseconds a step. Others get a linear map of the
+latent channels to RGB, with the factors ComfyUI uses for SD1.x/2.x and SDXL latents
+(other 4-channel latent spaces get SD's factors: rough colours)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
 
 Factors = tuple[Any, Any]  # weight [C, 3], bias [3]: rgb in [-1, 1] = latent @ weight + bias
+Render = Callable[["torch.Tensor"], "torch.Tensor"]  # latent batch -> HxWx3 uint8 (its device)
 
+PREVIEW_DECODER_MAX_PARAMS = 4_000_000
+"""VAE decoders up to this size preview by decoding (SD's has 49 M parameters, TAESD's 1.2 M)."""
 
 
 def known_factors(kind: str, channels: int) -> Factors | None:
@@ -28,6 +34,13 @@ def known_factors(kind: str, channels: int) -> Factors | None:
             torch.zeros(3))
 
 
+def _to_uint8(rgb: torch.Tensor) -> torch.Tensor:
+    """HxWx3 in [-1, 1] -> uint8."""
+    import torch
+
+    return (((rgb.float() + 1) / 2).clamp(0, 1) * 255).round().to(torch.uint8)
+
+
 def preview_rgb(latent: torch.Tensor, factors: Factors | None) -> torch.Tensor:
     """An HxWx3 uint8 preview (on the latent's device) of the first latent of a batch;
     without factors, the first channels shown as grey levels."""
@@ -41,12 +54,39 @@ def preview_rgb(latent: torch.Tensor, factors: Factors | None) -> torch.Tensor:
     else:
         index = [i % channels for i in range(3)]
         rgb = x[index].permute(1, 2, 0) * 0.5
-    return (((rgb + 1) / 2).clamp(0, 1) * 255).round().to(torch.uint8)
+    return _to_uint8(rgb)
 
 
-def latent_preview(latent: torch.Tensor, factors: Factors | None) -> Any:
-    """:func:`preview_rgb` as a numpy array."""
-    return preview_rgb(latent, factors).cpu().numpy()
+def factor_render(factors: Factors | None) -> Render:
+    """Previews by the linear latent -> RGB map (or grey levels without factors)."""
+    return lambda latent: preview_rgb(latent, factors)
+
+
+def decoder_params(vae: Any) -> int:
+    """Parameters of a diffusers VAE's decoder (post_quant_conv included)."""
+    parts = [getattr(vae, "decoder", None), getattr(vae, "post_quant_conv", None)]
+    return sum(p.numel() for part in parts if part is not None for p in part.parameters())
+
+
+def vae_render(vae: Any, place: Callable[[Any], Any], scaling_factor: float,
+               shift_factor: float) -> Render:
+    """Previews by decoding the first latent of a batch with ``vae`` (``place`` puts it on
+    the latent's device in the right dtype and returns it)."""
+    import torch
+
+    def render(latent: torch.Tensor) -> torch.Tensor:
+        model = place(latent.device)
+        z = latent[:1].detach().to(model.dtype) / scaling_factor + shift_factor
+        with torch.inference_mode():
+            image = model.decode(z).sample[0]
+        return _to_uint8(image.permute(1, 2, 0))
+
+    return render
+
+
+def latent_preview(latent: torch.Tensor, render: Render) -> Any:
+    """A preview as a numpy array."""
+    return render(latent).cpu().numpy()
 
 
 class Previewer:
@@ -54,16 +94,15 @@ class Previewer:
     host asynchronously and handed out at a later step once the copy has finished (a
     step whose copy is still in flight reports progress without a preview)."""
 
-    def __init__(self, factors: Factors | None, device: Any) -> None:
-        self.device = device
-        self.factors = None if factors is None else tuple(f.to(device) for f in factors)
+    def __init__(self, render: Render, device: Any) -> None:
+        self.render = render
         self.pending: tuple[Any, Any] | None = None
         self.cuda = getattr(device, "type", str(device)) == "cuda"
 
     def __call__(self, latent: torch.Tensor, last: bool = False) -> Any:
         import torch
 
-        rgb = preview_rgb(latent, self.factors)
+        rgb = self.render(latent)
         if not self.cuda:
             return rgb.cpu().numpy()
         ready = None

@@ -226,12 +226,15 @@ class CFGGuider:
         conds = [pos]
         if self.uses_uncond:
             neg = self.negative.embeds
-            pad = self.positive.pad_chunk if self.positive.pad_chunk is not None \
-                else self.negative.pad_chunk
+            # each side pads with its own empty chunk (zeros for a zeroed-out negative),
+            # else the other side's
+            pads = [c.pad_chunk for c in (self.positive, self.negative)]
+            pos_pad = pads[0] if pads[0] is not None else pads[1]
+            neg_pad = pads[1] if pads[1] is not None else pads[0]
             while neg.shape[1] < pos.shape[1]:
-                neg = torch.cat([neg, pad], dim=1)
+                neg = torch.cat([neg, neg_pad], dim=1)
             while pos.shape[1] < neg.shape[1]:
-                pos = torch.cat([pos, pad], dim=1)
+                pos = torch.cat([pos, pos_pad], dim=1)
             conds = [neg, pos]
         embeds = torch.cat([c.expand(batch, -1, -1) for c in conds]).to(device, dtype)
         prepared: dict[str, Any] = {"encoder_hidden_states": embeds, "added_cond_kwargs": None,
@@ -408,7 +411,7 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
     m = None if mask is None else mask.to(device, torch.float32)
     kwargs = _step_kwargs(scheduler, generators)
     total = len(timesteps)
-    previewer = Previewer(guider.model.preview_factors(), device) if previews else None
+    previewer = Previewer(guider.model.preview_render(), device) if previews else None
     with torch.inference_mode(), guider.model.unet_for(device) as unet:
         prepared = guider.prepare(batch, height, width, device, unet.dtype)
         prepared["concat"] = None if concat is None else concat.to(device)
@@ -495,7 +498,8 @@ def unet_step(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
         index = getattr(sched, "step_index", None)
         out = sched.step(eps, t, x, **_step_kwargs(sched, generators), return_dict=True)
         x0 = _x0_from(sched, out, eps, x, t, index if index is not None else begin + step)
-    ctx.progress(1, 1, latent_preview(x0, guider.model.preview_factors()) if ctx.previews else None)
+    preview = latent_preview(x0, guider.model.preview_render()) if ctx.previews else None
+    ctx.progress(1, 1, preview)
     base = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
     return ({**base, "samples": out.prev_sample.float().cpu()},
             {**base, "samples": x0.float().cpu()})

@@ -445,11 +445,15 @@ def caption_token_ids(
     eos_id: int,
     pad_id: int,
     max_length: int,
+    keep: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Token ids of the captions of a batch of scene tensors, built on-device without Python
     per-sample work. Requires a tokenizer in which each vocabulary word is one token (ids in
     ``word_to_id``). Result: int64 [N, max_length], identical to
     ``tokenizer(captions, padding="max_length", max_length=max_length, truncation=True)``.
+
+    ``keep`` (optional, see :func:`sample_partial_caption_masks`) leaves phrases out: bool
+    masks "size", "colour", "shape", "position" [N, 2], "background" and "function_words" [N].
     """
     device = t["shape"].device
     n = t["shape"].shape[0]
@@ -470,22 +474,40 @@ def caption_token_ids(
 
     cols = []  # list of [N] tensors (-1 = skip)
     full = lambda v: torch.full((n,), v, device=device, dtype=torch.long)  # noqa: E731
+    yes = torch.ones(n, dtype=torch.bool, device=device)
+    keep = keep or {}
+    words = keep.get("function_words", yes)
+    background = keep.get("background", yes)
+
+    def kept(name: str, j: int) -> torch.Tensor:
+        return keep[name][:, j] if name in keep else yes
+
     cols.append(full(bos_id))
     for j in range(2):
         pres = t["present"][:, j]
         if j == 1:
-            cols.append(torch.where(pres, full(and_id), full(-1)))
-        for v in (
-            full(a_id),
-            size_ids[t["size"][:, j]],
-            colour_ids[t["colour"][:, j]],
-            shape_ids[t["shape"][:, j]],
+            cols.append(torch.where(pres & words, full(and_id), full(-1)))
+        for v, k in (
+            (full(a_id), words),
+            (size_ids[t["size"][:, j]], kept("size", j)),
+            (colour_ids[t["colour"][:, j]], kept("colour", j)),
+            (shape_ids[t["shape"][:, j]], kept("shape", j)),
         ):
-            cols.append(torch.where(pres, v, full(-1)))
+            cols.append(torch.where(pres & k, v, full(-1)))
         pp = pos_ids[t["pos"][:, j]]  # [N, 4]
+        pos_kept = pres & kept("position", j)
         for k in range(4):
-            cols.append(torch.where(pres, pp[:, k], full(-1)))
-    cols += [full(on_id), full(a_id), bg_ids[t["background"]], full(bgw_id), full(eos_id)]
+            # the leading "at the" / "in the" are function words
+            w = words if k < 2 else yes
+            cols.append(torch.where(pos_kept & w, pp[:, k], full(-1)))
+    bg_words = background & words
+    cols += [
+        torch.where(bg_words, full(on_id), full(-1)),
+        torch.where(bg_words, full(a_id), full(-1)),
+        torch.where(background, bg_ids[t["background"]], full(-1)),
+        torch.where(bg_words, full(bgw_id), full(-1)),
+        full(eos_id),
+    ]
     seq = torch.stack(cols, dim=1)  # [N, L] with -1 holes
     valid = seq >= 0
     # Stable compaction: order valid entries first, keeping order.
@@ -504,3 +526,26 @@ def caption_token_ids(
         return torch.cat([out[:, :-1], last[:, None]], dim=1)
     pad = torch.full((n, max_length - L), pad_id, device=device, dtype=torch.long)
     return torch.cat([compact, pad], dim=1)
+
+
+def sample_partial_caption_masks(
+    n: int, share: float, generator: torch.Generator | None = None, terse: float = 0.3
+) -> dict[str, torch.Tensor]:
+    """Phrase dropout for :func:`caption_token_ids`: a ``share`` of the captions leave each
+    phrase (every object's size, colour, shape and position, the background) out with
+    probability 1/2, and ``terse`` of those also drop the function words ("a", "at the",
+    "on a ... background"), so that a bare "red" has been seen. Teaches each word's meaning on
+    its own: prompts that leave an attribute out, and negative prompts like "red", then work.
+    """
+    device = generator.device if generator is not None else torch.device("cpu")
+
+    def coin(size, p: float) -> torch.Tensor:
+        return torch.rand(size, generator=generator, device=device) < p
+
+    partial = coin((n,), share)
+    masks = {
+        k: ~(partial[:, None] & coin((n, 2), 0.5)) for k in ("size", "colour", "shape", "position")
+    }
+    masks["background"] = ~(partial & coin((n,), 0.5))
+    masks["function_words"] = ~(partial & coin((n,), terse))
+    return masks

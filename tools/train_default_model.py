@@ -753,9 +753,12 @@ class CaptionIds:
         self.centre = self.word_to_id["centre"]
         self.center = self.word_to_id["center"]
 
-    def __call__(self, t, g, dropout: float):
-        ids = W.caption_token_ids(t, self.word_to_id, self.bos, self.eos, self.pad, self.max_length)
-        n = ids.shape[0]
+    def __call__(self, t, g, dropout: float, partial: float = 0.0):
+        n = t["shape"].shape[0]
+        keep = W.sample_partial_caption_masks(n, partial, g) if partial > 0 else None
+        ids = W.caption_token_ids(
+            t, self.word_to_id, self.bos, self.eos, self.pad, self.max_length, keep
+        )
         # "center" as a synonym of "centre" half of the time
         swap = torch.rand(ids.shape, generator=g, device=ids.device) < 0.5
         ids = torch.where((ids == self.centre) & swap, torch.full_like(ids, self.center), ids)
@@ -777,6 +780,7 @@ def diffusion_loss(
     offset_noise=0.0,
     obj_mask=None,
     object_weight=0.0,
+    high_t_share=0.0,
 ):
     n = x.shape[0]
     with torch.no_grad(), autocast_ctx(device):
@@ -791,7 +795,13 @@ def diffusion_loss(
         noise = noise + offset_noise * torch.randn(
             (n, z.shape[1], 1, 1), generator=g, device=device
         )
-    timesteps = torch.randint(0, alphas_cumprod.shape[0], (n,), generator=g, device=device)
+    T = alphas_cumprod.shape[0]
+    timesteps = torch.randint(0, T, (n,), generator=g, device=device)
+    if high_t_share > 0:
+        # the layout (which object goes where) is settled in the noisiest half of the steps
+        high = torch.randint(T // 2, T, (n,), generator=g, device=device)
+        pick = torch.rand((n,), generator=g, device=device) < high_t_share
+        timesteps = torch.where(pick, high, timesteps)
     acp = alphas_cumprod[timesteps].view(n, 1, 1, 1)
     noisy = acp.sqrt() * z + (1 - acp).sqrt() * noise
     with autocast_ctx(device):
@@ -886,9 +896,9 @@ def train_unet(
         lr = args.lr * lr_factor(step, progress, args.warmup)
         for group in opt.param_groups:
             group["lr"] = lr
-        t = W.sample_scene_tensors(args.batch_size, g)
+        t = W.sample_scene_tensors(args.batch_size, g, two_object_prob=args.two_object_prob)
         x = image_batch(t, device)
-        ids = captions(t, g, args.caption_dropout)
+        ids = captions(t, g, args.caption_dropout, args.partial_captions)
         loss = diffusion_loss(
             unet,
             text,
@@ -903,6 +913,7 @@ def train_unet(
             args.offset_noise,
             object_mask(t, x, dilate=1),
             args.object_weight,
+            args.high_t_share,
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -1228,6 +1239,21 @@ def parse_args(argv=None):
     )
     p.add_argument("--ema-decay", type=float, default=0.999)
     p.add_argument("--caption-dropout", type=float, default=0.12)
+    p.add_argument(
+        "--partial-captions",
+        type=float,
+        default=0.15,
+        help="share of UNet captions with phrases left out (each word learnt on its own)",
+    )
+    p.add_argument(
+        "--two-object-prob", type=float, default=0.65, help="share of two-object training scenes"
+    )
+    p.add_argument(
+        "--high-t-share",
+        type=float,
+        default=0.3,
+        help="share of UNet samples drawn from the noisier half of the timesteps (layout)",
+    )
     p.add_argument("--snr-gamma", type=float, default=5.0, help="min-SNR loss weighting (0: off)")
     p.add_argument(
         "--offset-noise", type=float, default=0.05, help="offset-noise strength (0: off)"

@@ -173,10 +173,15 @@ def test_progress_events_with_previews_and_cancellation(executor):
 
     graph, ids = txt2img_graph(steps=3, seed=123)
     events = []
-    executor.run(graph, outputs=[ids["decode"]], on_event=events.append)
+    result = executor.run(graph, outputs=[ids["decode"]], on_event=events.append,
+                          keep_values=True)
     progress = [e for e in events if isinstance(e, NodeProgress) and e.node_id == ids["sampler"]]
     assert [(e.step, e.total) for e in progress] == [(1, 3), (2, 3), (3, 3)]
-    assert progress[0].preview.shape == (8, 8, 3) and progress[0].preview.dtype.name == "uint8"
+    # the tiny model's VAE is small: previews are decoded by it, at full size, and the
+    # last one (euler's x0 prediction at the last step) is the decoded image itself
+    assert progress[0].preview.shape == (64, 64, 3) and progress[0].preview.dtype.name == "uint8"
+    image = (result.values[ids["decode"]][0][0] * 255).round().to(torch.uint8).numpy()
+    assert abs(progress[-1].preview.astype(int) - image.astype(int)).max() <= 1
 
     cancel = CancelToken()
     steps = []
@@ -189,6 +194,19 @@ def test_progress_events_with_previews_and_cancellation(executor):
     graph, ids = txt2img_graph(steps=3, seed=124)
     result = executor.run(graph, outputs=[ids["decode"]], on_event=on_event, cancel=cancel)
     assert result.status == "cancelled" and steps == [1]
+
+
+def test_checkpoints_with_a_large_vae_preview_by_latent_factors(executor, monkeypatch):
+    import nodes.handles
+    from nodegraph.events import NodeProgress
+
+    monkeypatch.setattr(nodes.handles, "PREVIEW_DECODER_MAX_PARAMS", 0)
+    graph, ids = txt2img_graph(steps=2, seed=125)
+    events = []
+    executor.run(graph, outputs=[ids["decode"]], on_event=events.append)
+    previews = [e.preview for e in events
+                if isinstance(e, NodeProgress) and e.node_id == ids["sampler"]]
+    assert [p.shape for p in previews] == [(8, 8, 3)] * 2  # one pixel per latent cell
 
 
 def test_unrolled_unet_steps_equal_the_sampler(test_executor):

@@ -97,3 +97,26 @@ def test_sdxl_clip_skip_matches_the_sdxl_pipeline(sdxl_folder):
     assert torch.equal(ours.embeds, embeds.float())
     assert torch.equal(ours.pooled, pooled.float()) and torch.equal(ours.pooled, plain.pooled)
     assert not torch.allclose(ours.embeds, plain.embeds)
+
+
+def test_zeroed_negative_matches_the_sdxl_pipeline_without_negative_prompt(executor,
+                                                                          sdxl_folder):
+    """force_zeros_for_empty_prompt: diffusers' SDXL pipeline with no negative prompt uses
+    zeros; Conditioning zero out on the negative gives the same image."""
+    from diffusers import StableDiffusionXLPipeline
+
+    graph, ids = txt2img_graph(checkpoint=SDXL, prompt="a castle on the moon", negative="",
+                               steps=4, scale=5.0, seed=22)
+    zero = graph.add_node("conditioning.ZeroOut", {}).id
+    graph.connect(ids["neg"], "conditioning", zero, "conditioning")
+    graph.connect(zero, "conditioning", ids["guider"], "negative")
+    ours, _ = run_image(executor, graph, ids)
+    pipe = StableDiffusionXLPipeline.from_pretrained(sdxl_folder, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    kwargs = dict(num_inference_steps=4, guidance_scale=5.0, height=64, width=64,
+                  output_type="np", generator=torch.Generator("cpu").manual_seed(22))
+    ref = pipe("a castle on the moon", **kwargs).images
+    assert np.abs(ours.numpy() - ref).max() <= 1e-4
+    kwargs["generator"] = torch.Generator("cpu").manual_seed(22)
+    encoded_empty = pipe("a castle on the moon", negative_prompt="", **kwargs).images
+    assert np.abs(encoded_empty - ref).max() > 1e-3  # zeros are not the encoded ""

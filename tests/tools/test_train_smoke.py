@@ -89,6 +89,41 @@ def test_tokenizer_one_token_per_word(tmp_path):
     assert tok.model_max_length == 32 and tok.pad_token_id == tok.eos_token_id
 
 
+def test_partial_captions_leave_out_exactly_the_dropped_phrases(tmp_path):
+    pytest.importorskip("transformers")
+    import train_default_model as T
+
+    tok = T.build_tokenizer(tmp_path / "tokenizer")
+    word_to_id = T.verify_tokenizer(tok)
+    t = W.sample_scene_tensors(200, torch.Generator().manual_seed(9))
+    n = t["shape"].shape[0]
+    special = (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id, tok.model_max_length)
+
+    def words(ids) -> list[list[str]]:
+        return [tok.decode(row, skip_special_tokens=True).split() for row in ids]
+
+    colours = set(W.OBJECT_COLOURS)
+    full = W.captions_from_tensors(t)
+    # colour left out of every object: the caption minus its colour words
+    no_colour = {"colour": torch.zeros(n, 2, dtype=torch.bool)}
+    got = words(W.caption_token_ids(t, word_to_id, *special, keep=no_colour))
+    assert got == [[w for w in c.split() if w not in colours] for c in full]
+    # only the first object's colour, no function words: a bare colour word ("red")
+    off = torch.zeros(n, 2, dtype=torch.bool)
+    first = torch.tensor([[True, False]]).expand(n, 2)
+    bare = dict(size=off, shape=off, position=off, colour=first)
+    bare |= dict(background=off[:, 0], function_words=off[:, 0])
+    got = words(W.caption_token_ids(t, word_to_id, *special, keep=bare))
+    assert got == [[list(W.OBJECT_COLOURS)[int(c)]] for c in t["colour"][:, 0]]
+    # share 0 changes nothing; share 1 drops each phrase about half of the time
+    g = torch.Generator().manual_seed(1)
+    none = W.sample_partial_caption_masks(n, 0.0, g)
+    assert all(bool(m.all()) for m in none.values())
+    some = W.sample_partial_caption_masks(4000, 1.0, g)
+    assert 0.45 < some["colour"].float().mean() < 0.55
+    assert 0.65 < some["function_words"].float().mean() < 0.75
+
+
 def test_pixel_classifier_on_rendered_ground_truth():
     pytest.importorskip("scipy")
     pytest.importorskip("skimage")
@@ -175,12 +210,28 @@ def test_smoke_training_run_loads_offline(tmp_path):
 
     # --init-from --keep-vae: same VAE bit for bit, UNet and text encoder go on from the model
     more = tmp_path / "more"
-    T.main(["--smoke", "--device", "cpu", "--out", str(more), "--skip-lora", "--state-dir",
-            str(tmp_path / "state2"), "--init-from", str(model), "--keep-vae"])
+    T.main(
+        [
+            "--smoke",
+            "--device",
+            "cpu",
+            "--out",
+            str(more),
+            "--skip-lora",
+            "--state-dir",
+            str(tmp_path / "state2"),
+            "--init-from",
+            str(model),
+            "--keep-vae",
+        ]
+    )
     from safetensors.torch import load_file
 
-    for part, name in (("vae", "diffusion_pytorch_model"), ("unet", "diffusion_pytorch_model"),
-                       ("text_encoder", "model")):
+    for part, name in (
+        ("vae", "diffusion_pytorch_model"),
+        ("unet", "diffusion_pytorch_model"),
+        ("text_encoder", "model"),
+    ):
         before = load_file(str(model / part / f"{name}.safetensors"))
         after = load_file(str(more / part / f"{name}.safetensors"))
         assert before.keys() == after.keys()
