@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nodegraph.context import NodeContext, NodeInputError
-from nodegraph.registry import Input, IntParam, Output, StringParam, node
+from nodegraph.registry import FloatParam, Input, IntParam, Output, StringParam, node
 from nodegraph.types import CLIP, CONDITIONING
 
 from .devices import torch_device
@@ -223,3 +223,38 @@ def zero_out(conditioning: Conditioning) -> Conditioning:
     pad = torch.zeros_like(conditioning.pad_chunk if conditioning.pad_chunk is not None
                            else embeds)
     return Conditioning(embeds, pooled, pad, conditioning.text)
+
+
+def _padded(embeds: torch.Tensor, pad: torch.Tensor | None, length: int) -> torch.Tensor:
+    """Hidden states lengthened to ``length`` tokens with empty chunks (``pad`` is set
+    whenever one side is longer: a multi-chunk prompt carries its empty chunk)."""
+    import torch
+
+    while embeds.shape[1] < length:
+        embeds = torch.cat([embeds, pad], dim=1)
+    return embeds
+
+
+@node("conditioning.Average", "Conditioning average", "conditioning",
+      inputs=[Input("conditioning_to", CONDITIONING), Input("conditioning_from", CONDITIONING)],
+      params=[FloatParam("to_strength", 0.5, 0.0, 1.0, 0.01,
+                         description="1: only conditioning_to; 0: only conditioning_from")],
+      outputs=[Output("conditioning", CONDITIONING)])
+def average(conditioning_to: Conditioning, conditioning_from: Conditioning,
+            to_strength: float) -> Conditioning:
+    """Blend two prompts: to_strength * to + (1 - to_strength) * from, hidden states and
+    pooled embedding alike (ComfyUI's ConditioningAverage). Sweep to_strength to morph one
+    prompt into the other."""
+    a, b = conditioning_to, conditioning_from
+    if a.embeds.shape[2] != b.embeds.shape[2]:
+        raise NodeInputError("conditioning_from", f"has {b.embeds.shape[2]} features per "
+                             f"token, conditioning_to {a.embeds.shape[2]}: encode both with "
+                             "the same CLIP")
+    pad = a.pad_chunk if a.pad_chunk is not None else b.pad_chunk
+    length = max(a.embeds.shape[1], b.embeds.shape[1])
+    w = float(to_strength)
+    embeds = _padded(a.embeds, pad, length) * w + _padded(b.embeds, pad, length) * (1 - w)
+    pooled = a.pooled
+    if a.pooled is not None and b.pooled is not None:
+        pooled = a.pooled * w + b.pooled * (1 - w)
+    return Conditioning(embeds, pooled, pad, f"{w:g} x ({a.text}) + {1 - w:g} x ({b.text})")

@@ -99,3 +99,36 @@ def test_clip_set_last_layer_reads_an_earlier_layer_through_the_final_norm(clip)
     assert torch.equal(encode_prompt(clip_set_last_layer(clip, -1), prompt, cpu).embeds, plain)
     with pytest.raises(NodeInputError, match="only 2 layers"):
         clip_set_last_layer(clip, stop_at_layer=-3)
+
+
+def test_conditioning_average_blends_two_prompts(clip, executor):
+    from nodes.conditioning import average, encode_prompt
+
+    from .conftest import run_image, txt2img_graph
+
+    cpu = torch.device("cpu")
+    red, blue = (encode_prompt(clip, p, cpu) for p in ("a red house", "a blue car"))
+    quarter = average(red, blue, 0.25)
+    assert torch.allclose(quarter.embeds, 0.25 * red.embeds + 0.75 * blue.embeds)
+    # a long prompt and a short one: the short one is padded with the empty chunk
+    long = encode_prompt(clip, " ".join(["a red house on the moon"] * 20), cpu)
+    mixed = average(red, long, 0.5)
+    assert mixed.embeds.shape == long.embeds.shape == (1, 154, 32)
+    assert torch.allclose(mixed.embeds[:, 77:], 0.5 * (long.pad_chunk + long.embeds[:, 77:]))
+
+    # in a graph: strength 1 is the "to" prompt's image, 0 the "from" one's, 0.5 neither
+    def image(strength: float | None):
+        graph, ids = txt2img_graph(prompt="a red house", steps=2, seed=5)
+        if strength is not None:
+            other = graph.add_node("conditioning.TextEncode", {"text": "a blue car"}).id
+            graph.connect(ids["ckpt"], "clip", other, "clip")
+            avg = graph.add_node("conditioning.Average", {"to_strength": strength}).id
+            graph.connect(ids["pos"], "conditioning", avg, "conditioning_to")
+            graph.connect(other, "conditioning", avg, "conditioning_from")
+            graph.connect(avg, "conditioning", ids["guider"], "positive")
+        return run_image(executor, graph, ids)[0]
+
+    plain_red = image(None)
+    assert torch.equal(image(1.0), plain_red)
+    half, none = image(0.5), image(0.0)
+    assert not torch.equal(half, plain_red) and not torch.equal(half, none)
