@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "json", False):
             print(json.dumps([p.to_json() for p in error.problems], indent=2))
         else:
-            _print_problems(error.problems)
+            _print_problems(error.problems, getattr(args, "workflow", None))
         return EXIT_INVALID
     except UsageError as error:
         print(f"nodegraph: error: {error}", file=sys.stderr)
@@ -91,12 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _print_problems(problems: list[Problem]) -> None:
+def _print_problems(problems: list[Problem], source: str | None = None) -> None:
+    """The problems, one a line, under a header naming the file when any is an error."""
     count = len(errors(problems))
+    if count:
+        where = f" in {source}" if source else ""
+        print(f"nodegraph: {count} problem{'s' * (count != 1)}{where}:", file=sys.stderr)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
-    if count:
-        print(f"nodegraph: {count} problem{'s' * (count != 1)} found", file=sys.stderr)
 
 
 def _registry():
@@ -123,7 +125,7 @@ def _validate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([p.to_json() for p in problems], indent=2))
     elif problems:
-        _print_problems(problems)
+        _print_problems(problems, args.workflow)
     if errors(problems):
         return EXIT_INVALID
     if not args.json:
@@ -161,16 +163,32 @@ def _nodes(args: argparse.Namespace) -> int:
     category = None
     for spec in registry:
         if spec.category != category:
+            if category is not None:
+                print()
+            print(f"[{spec.category}]")
             category = spec.category
-            print(f"\n[{category}]")
         inputs = ", ".join(f"{i.name}: {i.type}{'?' * i.optional}" for i in spec.inputs)
-        params = ", ".join(f"{p.name}={p.default!r}" for p in spec.params)
+        params = ", ".join(_param_summary(p) for p in spec.params)
         outputs = ", ".join(f"{o.name}: {o.type}" for o in spec.outputs)
         print(f"  {spec.id}  ({spec.title})")
         for label, text in (("in", inputs), ("params", params), ("out", outputs)):
             if text:
                 print(f"      {label:<7}{text}")
     return EXIT_OK
+
+
+def _param_summary(param) -> str:
+    """``name=default`` plus its choices (up to 8) or range, for `nodegraph nodes`."""
+    text = f"{param.name}={param.default!r}"
+    choices = param.current_choices() if param.kind == "enum" else []
+    if choices:
+        more = f"|... {len(choices) - 8} more" if len(choices) > 8 else ""
+        return f"{text} {{{'|'.join(choices[:8])}{more}}}"
+    if param.min is not None or param.max is not None:
+        low = "" if param.min is None else f"{param.min:g}"
+        high = "" if param.max is None else f"{param.max:g}"
+        return f"{text} [{low}..{high}]"
+    return text
 
 
 def _split_assignment(text: str, option: str) -> tuple[str, str, str]:

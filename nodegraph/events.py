@@ -60,7 +60,8 @@ class NodeFinished(Event):
 
 @dataclass(frozen=True)
 class NodeFailed(Event):
-    """``field`` names the input or param at fault when the node said which."""
+    """``field`` names the input or param (``field_kind``) at fault when the node said
+    which."""
 
     node_id: str
     title: str
@@ -68,6 +69,7 @@ class NodeFailed(Event):
     message: str
     traceback: str = ""
     field: str | None = None
+    field_kind: str = "input"
 
 
 @dataclass(frozen=True)

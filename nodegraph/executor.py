@@ -56,11 +56,14 @@ class NodeFailure:
     message: str
     traceback: str = ""
     field: str | None = None
+    field_kind: str = "input"  # "input" or "param": what ``field`` names
 
     def __str__(self) -> str:
         where = f"node {self.title} (#{self.node_id})"
         if self.field:
-            where += f", input '{self.field}'"
+            where += f", {self.field_kind} '{self.field}'"
+        if self.exception_type == "NodeInputError":  # the node's own words: no class name
+            return f"{where}: {self.message}"
         return f"{where} failed: {self.exception_type}: {self.message}"
 
 
@@ -348,10 +351,11 @@ class _Run:
         return returned
 
     def _fail(self, node: Node, spec: NodeSpec, error: Exception) -> None:
+        field = error.field if isinstance(error, NodeInputError) else None
         failure = NodeFailure(
             node.id, node.title or spec.title, type(error).__name__, str(error) or repr(error),
-            "".join(traceback.format_exception(error)),
-            error.field if isinstance(error, NodeInputError) else None,
+            "".join(traceback.format_exception(error)), field,
+            "param" if field is not None and spec.param(field) is not None else "input",
         )
         self.result.failures[node.id] = failure
         self.emit(NodeFailed(self.result.run_id, **asdict(failure)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -59,9 +60,11 @@ def _problem(node: Node, code: str, message: str, field: str | None = None,
 def _node_problems(graph: Graph, registry: Registry, node: Node) -> list[Problem]:
     spec = registry.get(node.type)
     if spec is None:
+        close = difflib.get_close_matches(node.type, [s.id for s in registry], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         return [_problem(node, "unknown_node_type",
-                         f"unknown node type {node.type!r}: the node is kept and marked "
-                         "missing; install the package that provides it",
+                         f"unknown node type {node.type!r}: {hint}If a plugin provides it, "
+                         "install that package (the editor keeps the node, marked missing)",
                          expected="a registered node type")]
     problems: list[Problem] = []
     links = graph.incoming(node.id)

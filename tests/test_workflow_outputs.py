@@ -155,3 +155,13 @@ def test_restore_removes_noise_from_the_photo(run):
     lanczos, nearest = value("Upscale x4 (lanczos)")[0], value("Upscale x4 (nearest)")[0]
     assert lanczos.shape == photo.shape
     assert (lanczos - photo).abs().mean() < (nearest - photo).abs().mean()
+
+
+def test_photo_ops_scales_inverts_and_blends_the_photo(run):
+    value, _ = run("photo_ops")
+    photo, big = value("Photo")[0], value("Upscale 2x")[0]
+    assert tuple(big.shape) == (photo.shape[0] * 2, photo.shape[1] * 2, 3)
+    assert torch.allclose(value("Invert")[0], 1 - big)
+    blended = value("Soft light")[0]
+    assert blended.shape == big.shape
+    assert 0.005 < (blended - big).abs().mean().item() < (value("Invert")[0] - big).abs().mean()

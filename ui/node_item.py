@@ -52,6 +52,26 @@ class Layout:
     error: QRectF | None = None
 
 
+def fit_wrapped(metrics: QFontMetricsF, rect: QRectF, text: str) -> str:
+    """``text`` if it fits ``rect`` word-wrapped, else its longest head that fits with "…"
+    appended (so a cut-off note or prompt says there is more)."""
+    flags = int(Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap)
+
+    def fits(candidate: str) -> bool:
+        return metrics.boundingRect(rect, flags, candidate).height() <= rect.height() + 0.5
+
+    if fits(text):
+        return text
+    low, high = 0, len(text)
+    while low < high:  # longest prefix that fits with the ellipsis
+        mid = (low + high + 1) // 2
+        if fits(text[:mid].rstrip() + "…"):
+            low = mid
+        else:
+            high = mid - 1
+    return text[:low].rstrip() + "…"
+
+
 class _Style:
     """Pens, brushes and fonts made once (not per paint)."""
 
@@ -64,6 +84,7 @@ class _Style:
         self.small = QFont()
         self.small.setPointSizeF(7.5)
         self.metrics = QFontMetricsF(self.font)
+        self.title_metrics = QFontMetricsF(self.title_font)
         self.text = QPen(QColor(theme.TEXT))
         self.dim = QPen(QColor(theme.TEXT_DIM))
         self.border = QPen(QColor(theme.NODE_BORDER), 1.0)
@@ -335,10 +356,9 @@ class NodeItem(QGraphicsItem):
         painter.setFont(s.title_font)
         painter.setPen(s.text)
         badge = self._badge()
-        title_rect = QRectF(PAD + 2, 0, lay.width - 2 * PAD - (70 if badge else 0), TITLE_H)
+        title_rect, title = self.shown_title()
         painter.drawText(title_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                         s.metrics.elidedText(self.title, Qt.TextElideMode.ElideRight,
-                                              title_rect.width()))
+                         title)
         if badge:
             painter.setFont(s.small)
             painter.setPen(s.states.get(self.state or "", s.dim))
@@ -357,6 +377,14 @@ class NodeItem(QGraphicsItem):
                 for d in (3.0, 6.0):  # the resize grip
                     painter.drawLine(QPointF(lay.width - d, lay.height - 2),
                                      QPointF(lay.width - 2, lay.height - d))
+
+    def shown_title(self) -> tuple[QRectF, str]:
+        """Where the title goes (left of the state badge, if any) and the title elided to
+        fit there in the title font."""
+        room = self.layout.width - 2 * PAD - (70 if self._badge() else 0)
+        rect = QRectF(PAD + 2, 0, room, TITLE_H)
+        return rect, style().title_metrics.elidedText(self.title, Qt.TextElideMode.ElideRight,
+                                                      room)
 
     def _badge(self) -> str:
         if self.node.bypass:
@@ -437,7 +465,8 @@ class NodeItem(QGraphicsItem):
                 painter.setPen(s.text)
                 text_rect = inner.adjusted(0, 16, 0, -2)
                 painter.drawText(text_rect, Qt.AlignmentFlag.AlignTop
-                                 | Qt.TextFlag.TextWordWrap, str(value)[:400])
+                                 | Qt.TextFlag.TextWordWrap,
+                                 fit_wrapped(s.metrics, text_rect, str(value)[:2000]))
                 continue
             painter.setPen(s.dim)
             painter.drawText(inner, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,

@@ -121,5 +121,5 @@ def test_cli_reports_a_corrupt_checkpoint_naming_node_and_input(tmp_path, models
                           capture_output=True, text=True,
                           env={**__import__("os").environ, "NODEGRAPH_MODELS": str(models_dir)})
     assert proc.returncode == 1, proc.stderr
-    assert "ckpt" in proc.stderr and "input 'checkpoint'" in proc.stderr
+    assert "ckpt" in proc.stderr and "param 'checkpoint'" in proc.stderr
     assert json.dumps("x")  # the process ended normally, with a message

@@ -71,24 +71,30 @@ def test_invalid_workflow_exits_2_listing_every_problem(tmp_path, capsys):
     graph.add_node("image.Solid", {"width": 0}, title="Fill")
     graph.add_node("image.Save", title="Out")
     graph.add_node("vendor.Unknown")
+    graph.add_node("image.Solidd", title="Typo")
     path = tmp_path / "bad.json"
     save(graph, path)
     assert main(["validate", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert "node Fill (#1), 'width': expected at least 1, got 0" in err
-    assert "node Out (#2), 'images': required input is not connected (expects IMAGE)" in err
-    assert "unknown node type 'vendor.Unknown'" in err
-    assert "3 problems found" in err
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"nodegraph: 4 problems in {path}:"  # the header comes first
+    assert "  node Fill (#1), 'width': expected at least 1, got 0" in lines
+    assert "  node Out (#2), 'images': required input is not connected (expects IMAGE)" in lines
+    assert any("unknown node type 'vendor.Unknown'" in line for line in lines)
+    assert any("node Typo (#4): unknown node type 'image.Solidd': did you mean 'image.Solid'?"
+               in line for line in lines)
     assert main(["validate", str(path), "--json"]) == 2
     problems = json.loads(capsys.readouterr().out)
-    assert [p["code"] for p in problems] == ["bad_param", "missing_input", "unknown_node_type"]
+    assert [p["code"] for p in problems] == ["bad_param", "missing_input", "unknown_node_type",
+                                             "unknown_node_type"]
 
 
 def test_malformed_and_missing_files_exit_2(tmp_path, capsys):
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "nodegraph.workflow",\n "version": 1,\n "nodes": [}')
     assert main(["run", str(broken)]) == 2
-    assert "line 3, column 12: not valid JSON" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"nodegraph: 1 problem in {broken}:")
+    assert "line 3, column 12: not valid JSON" in err
     assert main(["validate", str(tmp_path / "absent.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
 
@@ -103,7 +109,7 @@ def test_node_failure_exits_1_naming_the_node(tmp_path):
     result = subprocess.run([sys.executable, "-m", "nodegraph.cli", "run", str(path)],
                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 1
-    assert "node Photo (#1), input 'path' failed: NodeInputError: file not found" in result.stderr
+    assert "node Photo (#1), param 'path': file not found" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -130,6 +136,11 @@ def test_validate_reports_a_missing_input_file_and_finds_one_beside_the_workflow
 def test_validate_ok_and_nodes_json(workflow, capsys):
     assert main(["validate", str(workflow)]) == 0
     assert "valid (4 nodes, 4 links)" in capsys.readouterr().out
+    assert main(["nodes"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.startswith("[")  # no blank first line
+    assert "width=512 [1..16384]" in listing  # ranges and choices are shown
+    assert "mode='normal' {normal|" in listing
     assert main(["nodes", "--json"]) == 0
     specs = {s["id"]: s for s in json.loads(capsys.readouterr().out)}
     solid = specs["image.Solid"]

@@ -77,7 +77,7 @@ def test_load_image_errors_name_the_path(executor, tmp_path):
     graph.connect(load.id, "image", preview.id, "images")
     failure = executor.run(graph).failures[load.id]
     assert failure.field == "path"
-    assert str(failure).startswith("node Photo (#1), input 'path' failed: NodeInputError: "
+    assert str(failure).startswith("node Photo (#1), param 'path': "
                                    "not a readable PNG/JPEG/WebP image")
     graph.set_param(load.id, "path", "nowhere.png")
     assert "file not found: nowhere.png" in str(executor.run(graph).failures[load.id])

@@ -132,3 +132,29 @@ def test_image_viewer_saves_the_full_size_image(qtbot, make_window, tmp_path):
 
     assert QImage(str(tmp_path / "full.png")).size() == window.images[preview][0].size()
     viewer.close()
+
+
+def test_long_note_text_is_cut_with_an_ellipsis_and_titles_fit_their_room(qtbot, make_window):
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QFontMetricsF
+
+    from ui.node_item import fit_wrapped, style
+
+    window = make_window()  # a QApplication and the node style exist
+    s = style()
+    rect = QRectF(0, 0, 120, 40)
+    assert fit_wrapped(s.metrics, rect, "short note") == "short note"
+    long = "this note has far more words than the small box could ever hold " * 4
+    shown = fit_wrapped(s.metrics, rect, long)
+    assert shown.endswith("…") and long.startswith(shown[:-1].rstrip())
+    flags = Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
+    assert s.metrics.boundingRect(rect, flags, shown).height() <= rect.height() + 0.5
+    # a long title next to the time badge is elided in its own (bold, larger) font
+    node = window.canvas.editor.add_node("image.Solid", (0.0, 0.0))
+    window.canvas.editor.set_attr([node], "title", "Upscale x4 (for viewing), a long title")
+    item = window.canvas.nodes[node]
+    item.set_state("done", seconds=0.01)
+    rect, shown = item.shown_title()
+    assert shown.endswith("…")
+    assert QFontMetricsF(s.title_font).horizontalAdvance(shown) <= rect.width()
+    window.close()
