@@ -1,4 +1,4 @@
-"""Image arithmetic: solid colour, invert, blend, resize and scale."""
+"""Image arithmetic: solid colour, grid, invert, blend, resize and scale."""
 
 from __future__ import annotations
 
@@ -37,6 +37,33 @@ def solid(width: int, height: int, batch: int, color: str) -> torch.Tensor:
 
     return torch.tensor(parse_color(color), dtype=torch.float32).expand(
         batch, height, width, 3).contiguous()
+
+
+@node("image.Grid", "Image grid", "image",
+      inputs=[Input("images", IMAGE)],
+      params=[IntParam("columns", 0, 0, 64, description="images per row (0: all in one row)"),
+              IntParam("gap", 0, 0, 256, description="pixels between images"),
+              ColorParam("background", "#ffffff")],
+      outputs=[Output("image", IMAGE)])
+def grid(images: torch.Tensor, columns: int, gap: int, background: str) -> torch.Tensor:
+    """A batch laid out as one image, row by row (item 0 at the top left): the seeds of a
+    batch, or the images of a sweep, side by side."""
+    import torch
+
+    count, height, width, _ = images.shape
+    cols = min(columns or count, count)
+    rows = -(-count // cols)
+    size = (rows * height + (rows - 1) * gap, cols * width + (cols - 1) * gap)
+    if max(size) > MAX_SIDE:
+        raise NodeInputError("columns", f"the grid would be {size[1]}x{size[0]} pixels "
+                             f"(at most {MAX_SIDE} a side): use more or fewer columns")
+    out = torch.tensor(parse_color(background), dtype=images.dtype).expand(
+        1, *size, 3).clone()
+    for index in range(count):
+        row, col = divmod(index, cols)
+        y, x = row * (height + gap), col * (width + gap)
+        out[0, y:y + height, x:x + width] = images[index]
+    return out
 
 
 @node("image.Invert", "Invert image", "image",

@@ -30,6 +30,20 @@ def test_solid_invert_blend_pixels():
     assert basic.blend(red, cyan, 0.0, "difference").equal(red)
 
 
+def test_grid_lays_a_batch_out_row_by_row():
+    from nodegraph.context import NodeInputError
+
+    images = torch.stack([torch.full((4, 5, 3), v) for v in (0.1, 0.2, 0.3)])  # 3 of 5x4
+    out = basic.grid(images, columns=2, gap=1, background="#ff0000")
+    assert tuple(out.shape) == (1, 9, 11, 3)
+    assert out[0, 0, 0, 0] == 0.1 and out[0, 0, 6, 0] == 0.2 and out[0, 5, 0, 0] == 0.3
+    assert out[0, 4, 0].tolist() == [1.0, 0.0, 0.0]  # the gap row
+    assert out[0, 8, 10].tolist() == [1.0, 0.0, 0.0]  # the empty fourth cell
+    assert tuple(basic.grid(images, 0, 0, "#000000").shape) == (1, 4, 15, 3)  # one row
+    with pytest.raises(NodeInputError, match="at most 16384"):
+        basic.grid(torch.zeros(64, 8, 300, 3), 0, 0, "#000000")
+
+
 def test_blend_resizes_top_to_base():
     base = basic.solid(8, 8, 1, "#000000")
     top = basic.solid(2, 2, 1, "#ffffff")
