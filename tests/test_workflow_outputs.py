@@ -56,6 +56,12 @@ def purpleness(image):
     return ((pixels[:, 0] + pixels[:, 2]) / 2 - pixels[:, 1]).mean().item()
 
 
+def red_pixels(image) -> int:
+    """Pixels of the shapes world's red (255, 40, 40)-ish."""
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    return int(((r > 0.6) & (g < 0.4) & (b < 0.4)).sum())
+
+
 def test_forward_process_gets_noisier_with_t(run):
     value, _ = run("forward_process")
     images = [value(f"VAE decode t={t}")[0] for t in (0, 250, 500, 750, 999)]
@@ -84,6 +90,7 @@ def test_inpainting_keeps_everything_outside_the_mask(run):
     changed = (result - start).abs()[mask > 0.5].mean().item()
     assert kept < 0.05, kept
     assert changed > 4 * kept, (changed, kept)
+    assert red_pixels(result[mask > 0.5]) > 60, "the prompt's red circle is not in the mask"
 
     pasted, photo = value("Paste back into the start image")[0], value("Start image")[0]
     feathered = value("Feather mask")[0]
@@ -165,3 +172,24 @@ def test_photo_ops_scales_inverts_and_blends_the_photo(run):
     blended = value("Soft light")[0]
     assert blended.shape == big.shape
     assert 0.005 < (blended - big).abs().mean().item() < (value("Invert")[0] - big).abs().mean()
+
+
+def test_deterministic_samplers_agree_and_ancestral_ones_differ(run):
+    value, _ = run("sampler_comparison")
+    images = {name: value(f"VAE decode ({name})")[0]
+              for name in ("ddpm", "ddim", "euler_ancestral", "dpmpp_2m")}
+    for name, image in images.items():
+        assert red_pixels(image) > 60, f"{name}: no red circle"
+    gap = {name: (images["ddim"] - image).abs().mean().item() for name, image in images.items()}
+    assert gap["dpmpp_2m"] < min(gap["ddpm"], gap["euler_ancestral"]), gap
+
+
+def test_negative_prompt_red_removes_red(run):
+    value, _ = run("negative_prompt")
+    plain, negative = value("VAE decode (no negative)"), value("VAE decode (negative: red)")
+    red_plain = [red_pixels(image) > 60 for image in plain]
+    red_negative = [red_pixels(image) > 60 for image in negative]
+    assert sum(red_plain) >= 1, "no red circle to remove in this batch"
+    assert sum(red_negative) == 0, red_negative
+    grid = value("Without / with: tile 2")[0]
+    assert tuple(grid.shape) == (128, 64 * len(plain), 3)

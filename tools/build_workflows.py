@@ -222,30 +222,39 @@ def _sample(c: Canvas, col: float, label: str, guider: Node, sched: Node, noise:
                  inputs={"vae": vae, "latent": (sampler, "latent")})
 
 
+NEGATIVE_BATCH = 8
+
+
 def negative_prompt(reg: Registry) -> Canvas:
-    c = Canvas(reg, "negative_prompt", "The same prompt and seed without and with a negative "
-               "prompt naming a colour: CFG pushes the image away from the negative.")
-    ckpt, empty, noise = _shared_start(c)
+    c = Canvas(reg, "negative_prompt", "One prompt that names no colour, eight seeds, sampled "
+               "without and with the negative prompt 'red': CFG steers away from red.")
+    ckpt, empty, noise = _shared_start(c, batch=NEGATIVE_BATCH)
     prompt = "a large circle in the centre on a white background"
     pos = text(c, "Prompt", ckpt, 1, prompt)
     empty_neg = text(c, "Negative prompt (empty)", ckpt, 1, "")
     colour_neg = text(c, "Negative prompt (red)", ckpt, 1, "red")
     sched = c.add("sampling.Scheduler", "Scheduler", 2, sampler="ddim", steps=20,
                   inputs={"model": (ckpt, "model")})
-    decoded = []
+    rows = []
     for label, neg in (("no negative", empty_neg), ("negative: red", colour_neg)):
         guider = c.add("sampling.CFGGuider", f"CFG guider ({label})", 2, scale=5.0,
                        inputs={"model": (ckpt, "model"), "positive": (pos, "conditioning"),
                                "negative": (neg, "conditioning")})
-        decoded.append(_sample(c, 3, label, guider, sched, noise, (empty, "latent"),
-                               (ckpt, "vae")))
-    save_node(c, (decoded[0], "image"), 5, "plain", "Save (no negative)")
-    save_node(c, (decoded[1], "image"), 5, "negative_red", "Save (negative: red)")
-    both = strip(c, "Side by side", [(d, "image") for d in decoded], 6)
+        decoded = _sample(c, 3, label, guider, sched, noise, (empty, "latent"), (ckpt, "vae"))
+        rows.append(c.add("image.Grid", f"Grid ({label})", 5, decoded.pos[1], gap=0,
+                          inputs={"images": (decoded, "image")}))
+    save_node(c, (rows[0], "image"), 6, "plain", "Save (no negative)", y=rows[0].pos[1])
+    save_node(c, (rows[1], "image"), 6, "negative_red", "Save (negative: red)",
+              y=rows[1].pos[1])
+    both = strip(c, "Without / with", [(r, "image") for r in rows], 6,
+                 tile_w=SIZE * NEGATIVE_BATCH, rows=2)
     view_x4(c, (both, "image"), 7, "x4")
-    c.note(f"Prompt: '{prompt}' (no colour named). Left: negative prompt empty. Right: "
-           "negative prompt 'red'. Same checkpoint, noise, scheduler and CFG 5; only the "
-           "negative conditioning differs, so any change in colour comes from it.", 0)
+    c.note(f"Prompt: '{prompt}' (no colour named). Top row: negative prompt empty; with no "
+           "colour asked for, the model blends the colours it knows (mostly red and green "
+           "mottled circles). Bottom row: negative prompt 'red': guidance steers away from "
+           f"red and the circles come out blue. Same checkpoint, noise (batch of "
+           f"{NEGATIVE_BATCH}: seed + i), scheduler and CFG 5; only the negative "
+           "conditioning differs.", 0)
     return c
 
 

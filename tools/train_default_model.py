@@ -302,6 +302,10 @@ def _save_component(model, out: Path, name: str, dtype=torch.float16) -> None:
     m = copy.deepcopy(model).to("cpu", dtype)
     m.save_pretrained(str(staging), safe_serialization=True)
     del m
+    config = staging / "config.json"  # a kept (from_pretrained) model records where it came from
+    data = json.loads(config.read_text()) if config.exists() else {}
+    if data.pop("_name_or_path", None) is not None:
+        config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     dest = out / name
     dest.mkdir(parents=True, exist_ok=True)
     for f in sorted(staging.iterdir()):
@@ -1371,6 +1375,8 @@ def main(argv=None) -> dict:
         f"transformers {transformers.__version__}; out {out}; lora-out {args.lora_out}; "
         f"budget {args.time_budget}; model size {args.model_size}"
     )
+    log("settings: " + json.dumps({k: str(v) if isinstance(v, Path) else v
+                                   for k, v in sorted(vars(args).items())}))
     summary: dict = {"device": dev_name, "stages": {}, "smoke": args.smoke, "seed": args.seed}
 
     tokenizer_dir = (args.state_dir or Path("/tmp")) / "tokenizer_build"
