@@ -225,7 +225,7 @@ def zero_out(conditioning: Conditioning) -> Conditioning:
     return Conditioning(embeds, pooled, pad, conditioning.text)
 
 
-def _padded(embeds: torch.Tensor, pad: torch.Tensor | None, length: int) -> torch.Tensor:
+def pad_embeds(embeds: torch.Tensor, pad: torch.Tensor | None, length: int) -> torch.Tensor:
     """Hidden states lengthened to ``length`` tokens with empty chunks (``pad`` is set
     whenever one side is longer: a multi-chunk prompt carries its empty chunk)."""
     import torch
@@ -253,7 +253,7 @@ def average(conditioning_to: Conditioning, conditioning_from: Conditioning,
     pad = a.pad_chunk if a.pad_chunk is not None else b.pad_chunk
     length = max(a.embeds.shape[1], b.embeds.shape[1])
     w = float(to_strength)
-    embeds = _padded(a.embeds, pad, length) * w + _padded(b.embeds, pad, length) * (1 - w)
+    embeds = pad_embeds(a.embeds, pad, length) * w + pad_embeds(b.embeds, pad, length) * (1 - w)
     pooled = a.pooled
     if a.pooled is not None and b.pooled is not None:
         pooled = a.pooled * w + b.pooled * (1 - w)

@@ -23,6 +23,7 @@ from nodegraph.registry import (
 )
 from nodegraph.types import CONDITIONING, GUIDER, LATENT, MASK, MODEL, NOISE, SCHEDULER
 
+from .conditioning import pad_embeds
 from .devices import torch_device
 from .latent_preview import Previewer, latent_preview
 
@@ -229,12 +230,9 @@ class CFGGuider:
             # each side pads with its own empty chunk (zeros for a zeroed-out negative),
             # else the other side's
             pads = [c.pad_chunk for c in (self.positive, self.negative)]
-            pos_pad = pads[0] if pads[0] is not None else pads[1]
-            neg_pad = pads[1] if pads[1] is not None else pads[0]
-            while neg.shape[1] < pos.shape[1]:
-                neg = torch.cat([neg, neg_pad], dim=1)
-            while pos.shape[1] < neg.shape[1]:
-                pos = torch.cat([pos, pos_pad], dim=1)
+            length = max(pos.shape[1], neg.shape[1])
+            neg = pad_embeds(neg, pads[1] if pads[1] is not None else pads[0], length)
+            pos = pad_embeds(pos, pads[0] if pads[0] is not None else pads[1], length)
             conds = [neg, pos]
         embeds = torch.cat([c.expand(batch, -1, -1) for c in conds]).to(device, dtype)
         prepared: dict[str, Any] = {"encoder_hidden_states": embeds, "added_cond_kwargs": None,

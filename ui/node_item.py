@@ -356,7 +356,7 @@ class NodeItem(QGraphicsItem):
         painter.setFont(s.title_font)
         painter.setPen(s.text)
         badge = self._badge()
-        title_rect, title = self.shown_title()
+        title_rect, title = self.shown_title(badge)
         painter.drawText(title_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                          title)
         if badge:
@@ -378,10 +378,11 @@ class NodeItem(QGraphicsItem):
                     painter.drawLine(QPointF(lay.width - d, lay.height - 2),
                                      QPointF(lay.width - 2, lay.height - d))
 
-    def shown_title(self) -> tuple[QRectF, str]:
-        """Where the title goes (left of the state badge, if any) and the title elided to
-        fit there in the title font."""
-        room = self.layout.width - 2 * PAD - (70 if self._badge() else 0)
+    def shown_title(self, badge: str | None = None) -> tuple[QRectF, str]:
+        """Where the title goes (left of the state badge, if any; default the current one)
+        and the title elided to fit there in the title font."""
+        badge = self._badge() if badge is None else badge
+        room = self.layout.width - 2 * PAD - (70 if badge else 0)
         rect = QRectF(PAD + 2, 0, room, TITLE_H)
         return rect, style().title_metrics.elidedText(self.title, Qt.TextElideMode.ElideRight,
                                                       room)
