@@ -30,6 +30,12 @@ def make_app(argv: list[str] | None = None):
 
 def main(args: argparse.Namespace) -> int:
     """Open the main window (or render a screenshot and exit)."""
+    from .platform_check import platform_problem
+
+    problem = platform_problem()  # before Qt, which aborts the process when it cannot start
+    if problem:
+        print(f"nodegraph: error: {problem}", file=sys.stderr)
+        return 2
     app = make_app()
     from nodegraph.registry import default_registry
 
