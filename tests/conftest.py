@@ -18,10 +18,10 @@ WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 @pytest.fixture(scope="session")
 def shipped_workflow(tmp_path_factory):
     """``shipped_workflow(name) -> (graph, result)``: workflows/<name>.json loaded and run
-    once per session, each in a fresh executor (nothing cached from another workflow),
-    with every node's values kept and the images saved in a folder of its own. Shared by
-    the tests that check the workflows run (tests/test_workflows.py) and what they show
-    (tests/test_workflow_outputs.py), which ran each one twice before."""
+    once per session, headless, each in a fresh executor (nothing cached from another
+    workflow), with every node's values kept and its images saved in a folder of its own.
+    Shared by the tests of what the workflows save (tests/test_workflows.py), what they
+    show (tests/test_workflow_outputs.py) and the main job (tests/test_main_job.py)."""
     from nodegraph.executor import Executor
     from nodegraph.registry import default_registry
     from nodegraph.workflow import load
@@ -33,8 +33,11 @@ def shipped_workflow(tmp_path_factory):
         if name not in done:
             graph, problems = load(WORKFLOWS / f"{name}.json", registry)
             assert problems == [], problems
-            executor = Executor(
-                registry, output_dir=tmp_path_factory.mktemp(name), base_dir=WORKFLOWS
+            executor = Executor(  # as `nodegraph run` does: no sampler previews
+                registry,
+                output_dir=tmp_path_factory.mktemp(name),
+                base_dir=WORKFLOWS,
+                previews=False,
             )
             done[name] = graph, executor.run(graph, keep_values=True)
         return done[name]
