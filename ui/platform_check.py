@@ -110,6 +110,20 @@ def platform_problem(environ: Mapping[str, str] | None = None) -> str | None:
     return _message(reasons, missing, screenshot=True, advice=lines)
 
 
+def startup_failure_advice() -> str:
+    """What to try when Qt could not start a platform plugin for a reason not checked here."""
+    packages = " ".join(dict.fromkeys([*GUI_LIBRARIES.values(), *XCB_LIBRARIES.values()]))
+    return "\n  ".join(
+        [
+            "the editor cannot start: Qt found no platform plugin it could start (its messages "
+            "above say why)",
+            "Check that a display is available (DISPLAY or WAYLAND_DISPLAY).",
+            f"Install the system libraries Qt needs (Debian/Ubuntu): sudo apt-get install {packages}",
+            SCREENSHOT_HINT,
+        ]
+    )
+
+
 def _message(
     reasons: list[str],
     missing: Mapping[str, str],

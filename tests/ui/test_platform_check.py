@@ -89,3 +89,13 @@ def test_a_chosen_platform_or_a_reachable_wayland_display_passes(tmp_path, monke
     (tmp_path / "wl-test").unlink()
     problem = platform_check.platform_problem(wayland)
     assert problem is not None and "cannot connect to the Wayland display" in problem
+
+
+def test_a_platform_failure_not_checked_beforehand_still_ends_with_advice():
+    """Qt's own fatal start-up error (here: a platform plugin that does not exist) ends in
+    advice and exit 2, not in Qt's abort."""
+    result = _gui({"QT_QPA_PLATFORM": "nodegraph-no-such-platform"})
+    assert result.returncode == 2, result.stderr
+    assert 'platform plugin "nodegraph-no-such-platform"' in result.stderr  # Qt's own words
+    assert "Qt found no platform plugin it could start" in result.stderr
+    assert "sudo apt-get install libegl1 libgl1" in result.stderr
