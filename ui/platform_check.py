@@ -118,7 +118,7 @@ def startup_failure_advice() -> str:
             "the editor cannot start: Qt found no platform plugin it could start (its messages "
             "above say why)",
             "Check that a display is available (DISPLAY or WAYLAND_DISPLAY).",
-            f"Install the system libraries Qt needs (Debian/Ubuntu): sudo apt-get install {packages}",
+            _install_line("Install the system libraries Qt needs", packages),
             SCREENSHOT_HINT,
         ]
     )
@@ -134,12 +134,14 @@ def _message(
     lines = ["the editor cannot start: " + "; ".join(reasons), *(advice or [])]
     if missing:
         packages = " ".join(dict.fromkeys(missing.values()))
-        lines.append(
-            f"Install the missing system libraries (Debian/Ubuntu): sudo apt-get install {packages}"
-        )
+        lines.append(_install_line("Install the missing system libraries", packages))
     if screenshot:
         lines.append(SCREENSHOT_HINT)
     return "\n  ".join(lines)
+
+
+def _install_line(what: str, packages: str) -> str:
+    return f"{what} (Debian/Ubuntu): sudo apt-get install {packages}"
 
 
 def _wayland_problem(display: str, runtime_dir: str) -> str | None:
