@@ -19,26 +19,33 @@ REFERENCE = ROOT / "tests" / "data" / "txt2img_reference.png"
 MEAN_TOLERANCE, MAX_TOLERANCE = 1.0, 24
 
 
-@pytest.fixture(scope="module")
-def run_prompt():
+def _strip(images) -> np.ndarray:
+    """A batch [B,H,W,3] in 0..1 as one uint8 image, side by side."""
+    return np.concatenate(list((images.numpy() * 255).round().astype(np.uint8)), axis=1)
+
+
+def run_prompt(prompt: str) -> np.ndarray:
+    """The main job's images for another prompt (its own copy of the workflow)."""
     registry = default_registry()
     graph, _ = load(ROOT / "workflows" / "txt2img.json", registry)
-    executor = Executor(registry, output_dir="/tmp/unused", base_dir=ROOT / "workflows")
+    graph.set_param(graph.find_node("Prompt").id, "text", prompt)
     decode = graph.find_node("VAE decode").id
-
-    def run(prompt: str | None = None) -> np.ndarray:
-        if prompt is not None:
-            graph.set_param(graph.find_node("Prompt").id, "text", prompt)
-        result = executor.run(graph, [decode], keep_values=True)
-        assert not result.failures
-        images = result.values[decode][0].numpy()
-        return np.concatenate(list((images * 255).round().astype(np.uint8)), axis=1)
-
-    return run
+    executor = Executor(registry, output_dir="/tmp/unused", base_dir=ROOT / "workflows")
+    result = executor.run(graph, [decode], keep_values=True)
+    assert not result.failures
+    return _strip(result.values[decode][0])
 
 
-def test_main_job_matches_its_reference(run_prompt):
-    strip = run_prompt()
+@pytest.fixture(scope="module")
+def main_job(shipped_workflow) -> np.ndarray:
+    """The images of the session's one run of workflows/txt2img.json as shipped."""
+    graph, result = shipped_workflow("txt2img")
+    assert not result.failures
+    return _strip(result.values[graph.find_node("VAE decode").id][0])
+
+
+def test_main_job_matches_its_reference(main_job):
+    strip = main_job
     if os.environ.get("NODEGRAPH_BLESS"):  # a new model: NODEGRAPH_BLESS=1 pytest ...
         Image.fromarray(strip).save(REFERENCE)
     assert REFERENCE.exists(), "no reference image: run once with NODEGRAPH_BLESS=1"
@@ -55,10 +62,12 @@ def _object_colour(strip: np.ndarray, background: np.ndarray) -> np.ndarray:
     return strip[far].mean(axis=0)
 
 
-def test_colour_word_changes_the_colour(run_prompt):
+def test_colour_word_changes_the_colour(shipped_workflow, main_job):
+    graph, _ = shipped_workflow("txt2img")
+    prompt = graph.nodes[graph.find_node("Prompt").id].params["text"]
+    assert prompt == "a large red circle in the centre on a white background"
     white = np.array([255, 255, 255])
-    red = _object_colour(run_prompt("a large red circle in the centre on a white background"),
-                         white)
+    red = _object_colour(main_job, white)
     blue = _object_colour(run_prompt("a large blue circle in the centre on a white background"),
                           white)
     assert red[0] > red[2] + 40  # red channel dominates

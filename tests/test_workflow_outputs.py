@@ -1,8 +1,8 @@
 """The example workflows show what they say they show: checked on their pixels.
 
-Each workflow is run once (module-wide executor, so the shapes64 checkpoint loads once)
-with keep_values=True; node outputs are looked up by node title. The workflows are made
-by tools/build_workflows.py.
+Each workflow is run once per session (the `shipped_workflow` fixture of tests/conftest.py,
+shared with tests/test_workflows.py) with keep_values=True; node outputs are looked up by
+node title. The workflows are made by tools/build_workflows.py.
 """
 
 from pathlib import Path
@@ -11,33 +11,21 @@ import numpy as np
 import pytest
 import torch
 
-from nodegraph.executor import Executor
-from nodegraph.registry import default_registry
-from nodegraph.workflow import load
-
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    registry = default_registry()
-    executor = Executor(registry, output_dir=tmp_path_factory.mktemp("outputs"),
-                        base_dir=WORKFLOWS)
-    done = {}
+def run(shipped_workflow):
+    """``run(name) -> (value, result)``; ``value(title, output=0)`` is a node's output."""
 
     def run_workflow(name):
-        if name not in done:
-            graph, problems = load(WORKFLOWS / f"{name}.json", registry)
-            assert problems == [], problems
-            result = executor.run(graph, keep_values=True)
-            assert not result.failures, [str(f) for f in result.failures.values()]
+        graph, result = shipped_workflow(name)
+        assert not result.failures, [str(f) for f in result.failures.values()]
 
-            def value(title, output=0):
-                outputs = result.values[graph.find_node(title).id]
-                return outputs[output]
+        def value(title, output=0):
+            return result.values[graph.find_node(title).id][output]
 
-            done[name] = (value, result)
-        return done[name]
+        return value, result
 
     return run_workflow
 

@@ -4,16 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from nodegraph.executor import Executor
-from nodegraph.registry import default_registry
-from nodegraph.workflow import dumps, load
+from nodegraph.workflow import dumps
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return default_registry()
 
 
 def test_there_are_workflows():
@@ -21,12 +14,10 @@ def test_there_are_workflows():
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_workflow_validates_round_trips_and_runs(path, registry, tmp_path):
-    graph, problems = load(path, registry)
-    assert problems == [], problems
+def test_workflow_validates_round_trips_and_runs(path, shipped_workflow):
+    graph, result = shipped_workflow(path.stem)  # loaded without problems, run once
     assert dumps(graph) == path.read_text(encoding="utf-8"), "saved with another layout"
     assert graph.metadata.get("description"), "every workflow says what it shows"
-    result = Executor(registry, output_dir=tmp_path, base_dir=path.parent).run(graph)
     assert not result.failures, [str(f) for f in result.failures.values()]
     assert result.files, "a workflow saves at least one image"
     assert all(Path(f).stat().st_size > 0 for f in result.files)

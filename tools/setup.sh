@@ -10,12 +10,23 @@ extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+# pip with its progress (what it downloads and installs, minus the noise); a failed pip
+# stops the set-up with its exit status, and nothing is marked done.
+pip() {
+  local status=0
+  .venv/bin/python -m pip --disable-pip-version-check "$@" 2>&1 |
+    { grep --line-buffered -v -e "^WARNING: Location" -e "^Requirement already satisfied" || true; } ||
+    status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "setup: 'pip $*' failed (exit $status); see its messages above" >&2
+    exit "$status"
+  fi
+}
 stamp=".venv/.nodegraph-setup$extras"
 want="$(sha256sum pyproject.toml | cut -c1-16)-${TORCH_SPEC:-default}"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
-    echo "setup: installing torch (first time only)..." >&2
+    echo "setup: installing torch (first time only: several GB, up to about 15 minutes)..." >&2
     pip install ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
   fi
   echo "setup: installing nodegraph$extras..." >&2

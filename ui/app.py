@@ -7,6 +7,7 @@ window shows quickly; torch is first imported when a run needs it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -15,21 +16,47 @@ T0 = time.perf_counter()
 
 def make_app(argv: list[str] | None = None):
     """The QApplication (created once), dark-themed."""
+    from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
     from .theme import apply_dark_theme
 
     app = QApplication.instance()
     if app is None:
-        app = QApplication(argv or [sys.argv[0]])
+        previous = qInstallMessageHandler(_on_qt_start_up_message)
+        try:
+            app = QApplication(argv or [sys.argv[0]])
+        finally:
+            qInstallMessageHandler(previous)
         app.setApplicationName("nodegraph")
         app.setOrganizationName("nodegraph")
         apply_dark_theme(app)
     return app
 
 
+def _on_qt_start_up_message(kind, context, message: str) -> None:
+    """Qt's messages while the application starts, printed as Qt prints them; a fatal one
+    (no platform plugin could start, for a reason platform_check does not know) ends the
+    process with advice and exit 2 instead of Qt's abort."""
+    from PySide6.QtCore import QtMsgType
+
+    category = context.category if context.category not in (None, "", "default") else ""
+    print(f"{category}: {message}" if category else message, file=sys.stderr)
+    if kind == QtMsgType.QtFatalMsg:
+        from .platform_check import startup_failure_advice
+
+        print(f"nodegraph: error: {startup_failure_advice()}", file=sys.stderr, flush=True)
+        os._exit(2)
+
+
 def main(args: argparse.Namespace) -> int:
     """Open the main window (or render a screenshot and exit)."""
+    from .platform_check import platform_problem
+
+    problem = platform_problem()  # before Qt, which aborts the process when it cannot start
+    if problem:
+        print(f"nodegraph: error: {problem}", file=sys.stderr)
+        return 2
     app = make_app()
     from nodegraph.registry import default_registry
 
