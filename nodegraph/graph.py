@@ -10,13 +10,24 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .links import LinkRules
 
 NODE_ATTRS = ("title", "pos", "bypass", "mute", "color", "collapsed", "size")
 
 
 class GraphError(ValueError):
     """A mutation that the graph cannot apply (unknown node, duplicate id, ...)."""
+
+
+class LinkRefused(GraphError):
+    """A link the link rules refuse; ``reason`` says why (for the status bar)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"link refused: {reason}")
+        self.reason = reason
 
 
 @dataclass
@@ -73,9 +84,12 @@ Listener = Callable[[GraphChange], None]
 
 
 class Graph:
-    """A mutable node graph with change notification."""
+    """A mutable node graph with change notification. With ``rules`` (the registry's
+    :class:`~nodegraph.links.LinkRules`), :meth:`connect` refuses links of the wrong type
+    and links that close a cycle; without, it refuses only a link to the node itself."""
 
-    def __init__(self) -> None:
+    def __init__(self, rules: LinkRules | None = None) -> None:
+        self.rules = rules
         self.nodes: dict[str, Node] = {}
         self.links: dict[int, Link] = {}
         self.groups: dict[int, Group] = {}
@@ -181,11 +195,16 @@ class Graph:
 
     # -- links ----------------------------------------------------------------------
     def connect(self, src: str, src_output: str, dst: str, dst_input: str) -> Link:
-        """Link an output to an input. An input holds one link: an old one is replaced."""
+        """Link an output to an input. An input holds one link: an old one is replaced.
+        Raises :class:`LinkRefused` when the rules refuse the link."""
         self.node(src)
         self.node(dst)
         if src == dst:
-            raise GraphError(f"cannot link node {src!r} to itself")
+            raise LinkRefused("cannot link a node to itself")
+        if self.rules is not None:
+            reason = self.rules.refusal(self, src, src_output, dst, dst_input)
+            if reason:
+                raise LinkRefused(reason)
         old = self._inputs.get(dst, {}).get(dst_input)
         if old is not None:
             self.disconnect(old)
@@ -299,7 +318,7 @@ class Graph:
 
     def copy(self) -> Graph:
         """A deep, independent copy without listeners (a run's snapshot)."""
-        clone = Graph()
+        clone = Graph(self.rules)
         clone.nodes = copy.deepcopy(self.nodes)
         clone.links = dict(self.links)
         clone.groups = copy.deepcopy(self.groups)

@@ -114,7 +114,7 @@ CRASHER = textwrap.dedent("""
     editor = window.canvas.editor
     a = editor.add_node("image.Solid", (0, 0))
     b = editor.add_node("image.Invert", (300, 0))
-    from ui.port_item import PortRef
+    from nodegraph.links import PortRef
     editor.connect(PortRef(a, "image", "out"), PortRef(b, "image", "in"))
     editor.set_param(a, "color", "#00ff00")
     window.autosaver.save_now()
