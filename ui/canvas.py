@@ -22,7 +22,18 @@ from PySide6.QtWidgets import (
     QMenu,
 )
 
-from nodegraph.graph import GraphChange
+from nodegraph.graph import (
+    GraphChange,
+    GroupAdded,
+    GroupChanged,
+    GroupRemoved,
+    LinkAdded,
+    LinkRemoved,
+    NodeAdded,
+    NodeChanged,
+    NodeRemoved,
+    ParamChanged,
+)
 from nodegraph.links import IN, OUT, PortRef, first_fitting_port, output_type, port_type
 from nodegraph.registry import Param
 from nodegraph.types import ANY
@@ -104,6 +115,17 @@ class Canvas(QGraphicsScene):
             self._add_node(node)
         for link in graph.links.values():
             self._add_link(link)
+        self._change_handlers: dict[type[GraphChange], Callable[[Any], None]] = {
+            NodeAdded: lambda change: self._add_node(change.node),
+            NodeRemoved: self._node_removed,
+            NodeChanged: self._node_changed,
+            ParamChanged: self._param_changed,
+            LinkAdded: self._link_added,
+            LinkRemoved: self._link_removed,
+            GroupAdded: lambda change: self._add_group(change.group),
+            GroupRemoved: self._group_removed,
+            GroupChanged: self._group_changed,
+        }
         self._unsubscribe = graph.subscribe(self._on_change)
 
     def unbind(self) -> None:
@@ -112,48 +134,52 @@ class Canvas(QGraphicsScene):
             self._unsubscribe = None
 
     def _on_change(self, change: GraphChange) -> None:
-        kind, data = change.kind, change.data
-        if kind == "node_added":
-            self._add_node(data["node"])
-        elif kind == "node_removed":
-            item = self.nodes.pop(data["node"].id, None)
-            if item is not None:
-                self.removeItem(item)
-        elif kind == "node_changed":
-            item = self.nodes.get(data["node_id"])
-            if item is None:
-                return
-            attr = data["attr"]
-            if attr == "pos":
-                item.setPos(*data["value"])
-                self._update_links_of(item.node_id)
-            elif attr in ("collapsed", "size"):
-                item.relayout()
-                self._update_links_of(item.node_id)
-            else:
-                item.update()
-        elif kind == "param_changed":
-            item = self.nodes.get(data["node_id"])
-            if item is not None:
-                item.update()
-        elif kind == "link_added":
-            self._add_link(data["link"])
-            self._link_ends_changed(data["link"])
-        elif kind == "link_removed":
-            item = self.links.pop(data["link"].id, None)
-            if item is not None:
-                self.removeItem(item)
-            self._link_ends_changed(data["link"])
-        elif kind == "group_added":
-            self._add_group(data["group"])
-        elif kind == "group_removed":
-            item = self.groups.pop(data["group"].id, None)
-            if item is not None:
-                self.removeItem(item)
-        elif kind == "group_changed":
-            item = self.groups.get(data["group_id"])
-            if item is not None:
-                item.refresh()
+        handler = self._change_handlers.get(type(change))
+        if handler is not None:
+            handler(change)
+
+    def _node_removed(self, change: NodeRemoved) -> None:
+        item = self.nodes.pop(change.node.id, None)
+        if item is not None:
+            self.removeItem(item)
+
+    def _node_changed(self, change: NodeChanged) -> None:
+        item = self.nodes.get(change.node_id)
+        if item is None:
+            return
+        if change.attr == "pos":
+            item.setPos(*change.value)
+            self._update_links_of(item.node_id)
+        elif change.attr in ("collapsed", "size"):
+            item.relayout()
+            self._update_links_of(item.node_id)
+        else:
+            item.update()
+
+    def _param_changed(self, change: ParamChanged) -> None:
+        item = self.nodes.get(change.node_id)
+        if item is not None:
+            item.update()
+
+    def _link_added(self, change: LinkAdded) -> None:
+        self._add_link(change.link)
+        self._link_ends_changed(change.link)
+
+    def _link_removed(self, change: LinkRemoved) -> None:
+        item = self.links.pop(change.link.id, None)
+        if item is not None:
+            self.removeItem(item)
+        self._link_ends_changed(change.link)
+
+    def _group_removed(self, change: GroupRemoved) -> None:
+        item = self.groups.pop(change.group.id, None)
+        if item is not None:
+            self.removeItem(item)
+
+    def _group_changed(self, change: GroupChanged) -> None:
+        item = self.groups.get(change.group_id)
+        if item is not None:
+            item.refresh()
 
     def _add_node(self, node) -> None:
         item = NodeItem(self, node, self.registry.get(node.type))
