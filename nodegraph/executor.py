@@ -40,6 +40,7 @@ from .graph import Graph, GraphError, Node
 from .paths import resolve_input_path
 from .problems import Problem, WorkflowError, errors
 from .registry import NodeSpec, Registry
+from .run_options import DEFAULT_OUTPUT_DIR, RunOptions
 from .validation import validate
 from .workflow import graph_from_document, graph_to_document
 
@@ -102,17 +103,17 @@ class RunResult:
 
 
 class Executor:
-    """Runs graphs against one registry, keeping one cache across runs."""
+    """Runs graphs against one registry, keeping one cache across runs. Each run gets
+    its :class:`RunOptions`; ``options`` (or the keywords, for short) are the default."""
 
     def __init__(self, registry: Registry, cache: NodeCache | None = None,
-                 device: str = "auto", output_dir: str | Path = "output",
+                 options: RunOptions | None = None, *, device: str = "auto",
+                 output_dir: str | Path = DEFAULT_OUTPUT_DIR,
                  base_dir: str | Path | None = None, previews: bool = True) -> None:
         self.registry = registry
-        self.previews = previews
-        self.base_dir = None if base_dir is None else Path(base_dir)
         self.cache = cache if cache is not None else NodeCache(DEFAULT_BUDGET)
-        self.device = device
-        self.output_dir = Path(output_dir)
+        self.options = options or RunOptions(device=device, output_dir=str(output_dir),
+                                             base_dir=base_dir, previews=previews)
 
     # -- planning --------------------------------------------------------------------
     def plan(self, graph: Graph, outputs: Iterable[str] | None = None) -> list[str]:
@@ -158,12 +159,13 @@ class Executor:
         cancel: CancelToken | None = None,
         run_info: dict[str, Any] | None = None,
         keep_values: bool = False,
+        options: RunOptions | None = None,
     ) -> RunResult:
         """Run ``graph`` (a Graph or a plain workflow document: a snapshot from any
         process). Raises WorkflowError, before running anything, if the part to run is
         invalid. Node failures do not raise: they are in the result and the events.
         ``keep_values`` keeps every visited node's outputs in ``result.values``
-        (otherwise only the requested targets')."""
+        (otherwise only the requested targets'). ``options`` defaults to the executor's."""
         if isinstance(graph, dict):
             graph, load_problems = graph_from_document(graph, self.registry)
             if errors(load_problems):
@@ -182,7 +184,7 @@ class Executor:
         else:
             targets = {graph.find_node(ref).id for ref in outputs}
         run = _Run(self, graph, order, targets, run_id, emit, cancel, run_info or {},
-                   keep_values)
+                   keep_values, options or self.options)
         emit(RunStarted(run_id, tuple(order)))
         result = run.execute()
         result.total_seconds = time.perf_counter() - started
@@ -196,8 +198,10 @@ class _Run:
 
     def __init__(self, executor: Executor, graph: Graph, order: list[str], targets: set[str],
                  run_id: int, emit: Callable[[Event], None], cancel: CancelToken,
-                 run_info: dict[str, Any], keep_values: bool) -> None:
+                 run_info: dict[str, Any], keep_values: bool, options: RunOptions) -> None:
         self.executor, self.graph, self.order, self.targets = executor, graph, order, targets
+        self.options = options
+        self.key_salt = options.cache_key_part()
         self.registry, self.cache = executor.registry, executor.cache
         self.emit, self.cancel, self.run_info = emit, cancel, run_info
         self.keep_values = keep_values
@@ -299,8 +303,7 @@ class _Run:
             if link is not None:
                 kwargs[param.name] = param.check(self._value(link))
         ctx = NodeContext(node.id, node.title or spec.title, run_id, self.cancel, self.emit,
-                          self.executor.output_dir, self.executor.device, None, self.run_info,
-                          previews=self.executor.previews)
+                          self.options, run_info=self.run_info)
         if spec.wants_context:
             ctx.workflow = self.workflow
             kwargs["ctx"] = ctx
@@ -335,7 +338,8 @@ class _Run:
                 raise
         self.cache.clear()
         gc.collect()
-        _empty_device_cache()
+        for free in self.registry.on_out_of_memory:
+            free()
         return self._normalise(spec, spec.function(**kwargs))
 
     @staticmethod
@@ -389,7 +393,7 @@ class _Run:
         for param in spec.params:
             if param.kind == "path":
                 params[param.name] = resolve_input_path(params[param.name],
-                                                        self.executor.base_dir)
+                                                        self.options.base_path)
         return params
 
     def _key(self, node: Node, spec: NodeSpec, params: dict[str, Any]) -> str:
@@ -405,8 +409,9 @@ class _Run:
                 fingerprint = uuid.uuid4().hex
         inputs = sorted((name, self.keys[link.src], link.src_output)
                         for name, link in links.items())
-        extra = str(self.executor.output_dir.resolve()) if spec.output_node else None
-        return _hash([spec.id, spec.version, params, fingerprint, inputs, extra])
+        extra = str(self.options.output_path.resolve()) if spec.output_node else None
+        return _hash([spec.id, spec.version, params, fingerprint, inputs, extra,
+                      self.key_salt])
 
 
 def _hash(data: Any) -> str:
@@ -416,14 +421,6 @@ def _hash(data: Any) -> str:
 
 def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
-
-
-def _empty_device_cache() -> None:
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 __all__ = ["Executor", "NodeFailure", "Problem", "RunResult"]

@@ -387,9 +387,11 @@ def _x0_from(scheduler: Any, out: Any, eps: torch.Tensor, x: torch.Tensor, t: An
 
 def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
                 latent: dict[str, Any], mask: torch.Tensor | None, add_noise: bool,
-                device: Any, progress: Any = None, previews: bool = True) -> torch.Tensor:
-    """The reverse process, in the order StableDiffusion(Img2Img/Inpaint)Pipeline runs it.
-    Returns the final latent (float32, CPU)."""
+                device: Any, progress: Any = None, previews: bool = True,
+                dtype: str = "auto") -> torch.Tensor:
+    """The reverse process, in the order StableDiffusion(Img2Img/Inpaint)Pipeline runs it,
+    the UNet in ``dtype`` (auto: the device policy's). Returns the final latent (float32,
+    CPU)."""
     import torch
 
     concat = check_latent_for(guider.model, latent)
@@ -410,7 +412,7 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
     kwargs = _step_kwargs(scheduler, generators)
     total = len(timesteps)
     previewer = Previewer(guider.model.preview_render(), device) if previews else None
-    with torch.inference_mode(), guider.model.unet_for(device) as unet:
+    with torch.inference_mode(), guider.model.unet_for(device, dtype) as unet:
         prepared = guider.prepare(batch, height, width, device, unet.dtype)
         prepared["concat"] = None if concat is None else concat.to(device)
         for i, t in enumerate(timesteps):
@@ -451,7 +453,7 @@ def sampler_node(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     m = latent_mask(source, samples, field) if source is not None else None
     device = torch_device(ctx.device)
     result = run_sampler(guider, scheduler, noise, latent, m, add_noise, device, ctx.progress,
-                          ctx.previews)
+                          ctx.previews, ctx.dtype)
     out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
     out["samples"] = result
     return out
@@ -489,7 +491,7 @@ def unet_step(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     generators = NoiseSource((noise.seed + step * 1_000_003) % SEED_MOD).generators(batch)
     x = samples.to(device, torch.float32)
     t = timesteps[step]
-    with torch.inference_mode(), guider.model.unet_for(device) as unet:
+    with torch.inference_mode(), guider.model.unet_for(device, ctx.dtype) as unet:
         prepared = guider.prepare(batch, height, width, device, unet.dtype)
         prepared["concat"] = None if concat is None else concat.to(device)
         eps = guider.predict(unet, sched.scale_model_input(x, t), t, prepared)

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from nodegraph.executor import Executor
-from nodegraph.registry import default_registry
 from nodegraph.workflow import load
+from nodegraph_app import default_registry
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 

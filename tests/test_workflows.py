@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from nodegraph.executor import Executor
-from nodegraph.registry import default_registry
 from nodegraph.workflow import dumps, load
+from nodegraph_app import default_registry
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json"))
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nodegraph.registry import Registry
 
 T0 = time.perf_counter()
 
@@ -28,14 +32,11 @@ def make_app(argv: list[str] | None = None):
     return app
 
 
-def main(args: argparse.Namespace) -> int:
-    """Open the main window (or render a screenshot and exit)."""
+def main(args: argparse.Namespace, registry: Registry) -> int:
+    """Open the main window on ``registry``'s nodes (or render a screenshot and exit)."""
     app = make_app()
-    from nodegraph.registry import default_registry
-
     from .main_window import MainWindow, wait_until_idle
 
-    registry = default_registry()
     screenshot = getattr(args, "screenshot", None)
     window = MainWindow(registry, getattr(args, "workflow", None),
                         offer_recovery=not screenshot)

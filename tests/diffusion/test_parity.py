@@ -101,7 +101,7 @@ def test_img2img_matches_img2img_pipeline(executor, pipeline):
     g.connect(src, "image", enc, "image")
     from nodegraph.executor import Executor
 
-    ex = Executor(registry, output_dir=executor.output_dir, device="cpu")
+    ex = Executor(registry, options=executor.options)
     result = ex.run(g, outputs=[dec], keep_values=True)
     assert not result.failures, {k: str(v) for k, v in result.failures.items()}
     ours = result.values[dec][0].numpy()

@@ -22,7 +22,7 @@ def test_sweep_loads_and_encodes_once_and_cfg_change_reruns_only_guider_and_afte
     save(graph, tmp_path / "wf.json")
     report = tmp_path / "report.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "nodegraph.cli", "run", str(tmp_path / "wf.json"), "-o",
+        [sys.executable, "-m", "nodegraph_app", "run", str(tmp_path / "wf.json"), "-o",
          str(tmp_path / "out"), "-q", "--device", "cpu", "--sweep", "noise.seed=1,2,3",
          "--sweep", "guider.scale=5,6", "--report", str(report)],
         capture_output=True, text=True, env={**os.environ, "NODEGRAPH_MODELS": str(models_dir)})

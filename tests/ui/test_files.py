@@ -108,7 +108,7 @@ CRASHER = textwrap.dedent("""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
     app = QApplication([])
-    from nodegraph.registry import default_registry
+    from nodegraph_app import default_registry
     from ui.main_window import MainWindow
     window = MainWindow(default_registry(plugins=False))
     editor = window.canvas.editor
