@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cache import DEFAULT_BUDGET_MB
 from .host import Host
 from .problems import Problem, WorkflowError, errors
+from .run_options import DEFAULT_OUTPUT_DIR
 
 EXIT_OK, EXIT_NODE_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -34,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a workflow headless")
     run.add_argument("workflow", help="workflow .json file")
-    run.add_argument("-o", "--output-dir", default="output", help="folder for saved images")
+    run.add_argument("-o", "--output-dir", default=DEFAULT_OUTPUT_DIR,
+                     help="folder for saved images")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                      help="override a param (NODE is a node id or a unique title)")
     run.add_argument("--sweep", action="append", default=[], metavar="NODE.PARAM=V1,V2,...",
@@ -47,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write what ran, what was cached, timings and files as JSON")
     run.add_argument("--output", action="append", dest="outputs", metavar="NODE",
                      help="run only what this node needs (default: every output node)")
-    run.add_argument("--cache-mb", type=int, default=4096, help="cache budget in MiB")
+    run.add_argument("--cache-mb", type=int, default=DEFAULT_BUDGET_MB,
+                     help="cache budget in MiB")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     validate = commands.add_parser("validate", help="check a workflow without running it")

@@ -41,7 +41,7 @@ from .paths import resolve_input_path
 from .problems import Problem, WorkflowError, errors
 from .registry import NodeSpec, Registry
 from .run_options import DEFAULT_OUTPUT_DIR, RunOptions
-from .validation import validate
+from .validation import dependency_digraph, validate
 from .workflow import graph_from_document, graph_to_document
 
 _run_ids = itertools.count(1)
@@ -126,9 +126,7 @@ class Executor:
                 targets = [graph.find_node(ref).id for ref in outputs]
             except GraphError as error:
                 raise WorkflowError([Problem("bad_document", str(error))]) from None
-        digraph = nx.DiGraph()
-        digraph.add_nodes_from(graph.nodes)
-        digraph.add_edges_from((link.src, link.dst) for link in graph.links.values())
+        digraph = dependency_digraph(graph)
         needed = set(targets)
         frontier = list(targets)
         while frontier:  # reverse breadth-first walk: iterative, linear

@@ -138,11 +138,17 @@ def _link_type_problems(graph: Graph, registry: Registry, node: Node, field: str
     return []
 
 
-def cycle_problems(graph: Graph) -> list[Problem]:
-    """One problem per cycle found (per strongly connected component), naming its nodes."""
+def dependency_digraph(graph: Graph) -> nx.DiGraph:
+    """The graph's nodes with an edge from each link's source to its target."""
     digraph = nx.DiGraph()
     digraph.add_nodes_from(graph.nodes)
     digraph.add_edges_from((link.src, link.dst) for link in graph.links.values())
+    return digraph
+
+
+def cycle_problems(graph: Graph) -> list[Problem]:
+    """One problem per cycle found (per strongly connected component), naming its nodes."""
+    digraph = dependency_digraph(graph)
     problems = []
     order = {node_id: i for i, node_id in enumerate(graph.nodes)}
     for component in nx.strongly_connected_components(digraph):

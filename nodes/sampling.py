@@ -178,16 +178,6 @@ def scheduler_node(model: ModelHandle, sampler: str, beta_schedule: str, karras:
 
 
 # -- guider ------------------------------------------------------------------------------------
-def rescale_noise_cfg(noise_cfg: torch.Tensor, noise_text: torch.Tensor,
-                      rescale: float) -> torch.Tensor:
-    """Guidance rescale (Lin et al. 2023, section 3.4), as diffusers computes it."""
-    dims = list(range(1, noise_text.ndim))
-    std_text = noise_text.std(dim=dims, keepdim=True)
-    std_cfg = noise_cfg.std(dim=dims, keepdim=True)
-    rescaled = noise_cfg * (std_text / std_cfg)
-    return rescale * rescaled + (1 - rescale) * noise_cfg
-
-
 def guidance_embedding(scale: float, batch: int, dim: int) -> torch.Tensor:
     """LCM-distilled UNets take the guidance scale as an embedding (time_cond_proj_dim)."""
     import torch
@@ -278,8 +268,12 @@ class CFGGuider:
             return out
         uncond, text = out.chunk(2)
         guided = uncond + self.scale * (text - uncond)
-        if self.rescale > 0:
-            guided = rescale_noise_cfg(guided, text, self.rescale)
+        if self.rescale > 0:  # Lin et al. 2023, section 3.4: diffusers' own function
+            from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import (
+                rescale_noise_cfg,
+            )
+
+            guided = rescale_noise_cfg(guided, text, guidance_rescale=self.rescale)
         return guided
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from nodegraph.cache import DEFAULT_BUDGET_MB
 from nodegraph.context import CancelToken
 from nodegraph.problems import WorkflowError
 from nodegraph.run_options import DEFAULT_OUTPUT_DIR, RunOptions
@@ -75,7 +76,7 @@ class RunController(QObject):
     busy_changed = Signal(bool)
     queue_changed = Signal(int)
 
-    def __init__(self, registry, device: str = "auto", cache_mb: int = 4096,
+    def __init__(self, registry, device: str = "auto", cache_mb: int = DEFAULT_BUDGET_MB,
                  output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
                  model_folders: list[str] | None = None) -> None:
         super().__init__()
