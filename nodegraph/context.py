@@ -56,10 +56,17 @@ class NodeContext:
     cancel: CancelToken
     emit: Callable[[Event], None]
     options: RunOptions = field(default_factory=RunOptions)
-    workflow: dict[str, Any] | None = None
+    workflow_source: Callable[[], dict[str, Any] | None] = lambda: None
     run_info: dict[str, Any] = field(default_factory=dict)
     images: list[Any] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+
+    @property
+    def workflow(self) -> dict[str, Any] | None:
+        """The running graph as a workflow document (to embed in saved images), made
+        when a node first asks: serialising a 10,000-node graph costs about half a
+        second, which nodes that never embed it should not pay."""
+        return self.workflow_source()
 
     @property
     def output_dir(self) -> Path:

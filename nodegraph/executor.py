@@ -303,7 +303,7 @@ class _Run:
         ctx = NodeContext(node.id, node.title or spec.title, run_id, self.cancel, self.emit,
                           self.options, run_info=self.run_info)
         if spec.wants_context:
-            ctx.workflow = self.workflow
+            ctx.workflow_source = lambda: self.workflow
             kwargs["ctx"] = ctx
         self.emit(NodeStarted(run_id, node.id))
         started = time.perf_counter()

@@ -42,3 +42,21 @@ def test_each_run_sees_its_own_options_and_the_executor_keeps_its_defaults(execu
     assert executor.options.previews is True
     executor.cache.clear()  # previews change no result, so they are not in the key
     assert executor.run(graph, [flag.id], keep_values=True).values[flag.id] == (1,)
+
+
+def test_the_workflow_document_is_made_only_for_nodes_that_embed_it(executor, monkeypatch):
+    import nodegraph.executor as executor_module
+
+    made = []
+    real = executor_module.graph_to_document
+    monkeypatch.setattr(executor_module, "graph_to_document",
+                        lambda graph: made.append(1) or real(graph))
+    graph = Graph()
+    chain(graph, 3)  # ends in a Sink, which takes a context but embeds nothing
+    executor.run(graph)
+    assert made == []
+    solid = graph.add_node("image.Solid", {"width": 8, "height": 8})
+    save = graph.add_node("image.Save", {"filename_prefix": "embedded"})
+    graph.connect(solid.id, "image", save.id, "images")
+    result = executor.run(graph)
+    assert made == [1] and len(result.files) == 1
