@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,27 +48,6 @@ _run_ids = itertools.count(1)
 
 
 @dataclass
-class NodeFailure:
-    """Why a node failed: enough for a one-line message and a details view."""
-
-    node_id: str
-    title: str
-    exception_type: str
-    message: str
-    traceback: str = ""
-    field: str | None = None
-    field_kind: str = "input"  # "input" or "param": what ``field`` names
-
-    def __str__(self) -> str:
-        where = f"node {self.title} (#{self.node_id})"
-        if self.field:
-            where += f", {self.field_kind} '{self.field}'"
-        if self.exception_type == "NodeInputError":  # the node's own words: no class name
-            return f"{where}: {self.message}"
-        return f"{where} failed: {self.exception_type}: {self.message}"
-
-
-@dataclass
 class RunResult:
     """What a run did. ``status``: finished (all ran), failed (some node failed; the
     independent branches still ran) or cancelled."""
@@ -80,7 +59,7 @@ class RunResult:
     cached: list[str] = field(default_factory=list)
     bypassed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
-    failures: dict[str, NodeFailure] = field(default_factory=dict)
+    failures: dict[str, Problem] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     values: dict[str, tuple[Any, ...]] = field(default_factory=dict)
@@ -353,14 +332,19 @@ class _Run:
         return returned
 
     def _fail(self, node: Node, spec: NodeSpec, error: Exception) -> None:
-        field = error.field if isinstance(error, NodeInputError) else None
-        failure = NodeFailure(
-            node.id, node.title or spec.title, type(error).__name__, str(error) or repr(error),
-            "".join(traceback.format_exception(error)), field,
-            "param" if field is not None and spec.param(field) is not None else "input",
+        own_words = isinstance(error, NodeInputError)  # the node's words: no class name
+        field = error.field if own_words else None
+        message = str(error) or repr(error)
+        failure = Problem(
+            "bad_input" if own_words else "node_failed",
+            message if own_words else f"{type(error).__name__}: {message}",
+            node.id, node.title or spec.title, field,
+            field_kind=None if field is None else
+            "param" if spec.param(field) is not None else "input",
+            traceback="".join(traceback.format_exception(error)),
         )
         self.result.failures[node.id] = failure
-        self.emit(NodeFailed(self.result.run_id, **asdict(failure)))
+        self.emit(NodeFailed(self.result.run_id, node.id, failure))
 
     def _bypass(self, node: Node, spec: NodeSpec) -> None:
         """A bypassed node passes, for each output, its first linked input of that type."""
@@ -421,4 +405,4 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
 
 
-__all__ = ["Executor", "NodeFailure", "Problem", "RunResult"]
+__all__ = ["Executor", "Problem", "RunResult"]
