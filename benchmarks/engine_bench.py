@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from nodegraph.executor import Executor
 from nodegraph.graph import Graph
-from nodegraph.registry import default_registry
+from nodegraph_app import default_registry
 from nodes.image import basic, io
 
 

@@ -69,8 +69,9 @@ def main() -> None:
 
     from nodegraph.executor import Executor
     from nodegraph.graph import Graph
-    from nodegraph.registry import Output, Registry, default_registry, node
+    from nodegraph.registry import Output, Registry, node
     from nodegraph.types import CLIP, MODEL, VAE
+    from nodegraph_app import default_registry
     from nodes.handles import ClipHandle, Components, ModelHandle, TextEncoderSlot, VaeHandle
 
     device = torch.device("cpu" if args.tiny else "cuda")

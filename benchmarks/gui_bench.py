@@ -24,7 +24,7 @@ import time, os, sys
 launched = float(os.environ["BENCH_LAUNCHED"])
 from ui.app import make_app
 app = make_app()
-from nodegraph.registry import default_registry
+from nodegraph_app import default_registry
 from ui.main_window import MainWindow
 window = MainWindow(default_registry())
 window.show()
@@ -76,7 +76,7 @@ def main() -> None:
     from PySide6.QtCore import QPoint, Qt
     from PySide6.QtTest import QTest
 
-    from nodegraph.registry import default_registry
+    from nodegraph_app import default_registry
     from ui.app import make_app
     from ui.main_window import MainWindow
 

@@ -25,8 +25,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from nodegraph.executor import Executor
 from nodegraph.graph import Graph
-from nodegraph.registry import default_registry
 from nodegraph.workflow import load_strict
+from nodegraph_app import default_registry
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 STRENGTHS = (0.0, 5.0, 10.0, 15.0, 20.0)

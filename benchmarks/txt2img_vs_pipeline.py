@@ -50,7 +50,7 @@ def main() -> None:
     import torch
 
     from nodegraph.executor import Executor
-    from nodegraph.registry import default_registry
+    from nodegraph_app import default_registry
     from tests.diffusion.conftest import MODEL, txt2img_graph
     from tests.diffusion.tiny import save_diffusers_folder
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_BUDGET = 4 * 1024**3
+DEFAULT_BUDGET_MB = 4096
+DEFAULT_BUDGET = DEFAULT_BUDGET_MB * 1024**2
 
 
 @dataclass
@@ -19,7 +20,6 @@ class CacheEntry:
     nbytes: int
     images: tuple[Any, ...] = ()
     files: tuple[str, ...] = ()
-    hits: int = field(default=0)
 
 
 class NodeCache:
@@ -36,7 +36,6 @@ class NodeCache:
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
-            entry.hits += 1
         return entry
 
     def put(self, key: str, entry: CacheEntry) -> bool:

@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cache import DEFAULT_BUDGET_MB
+from .host import Host
 from .problems import Problem, WorkflowError, errors
+from .run_options import DEFAULT_OUTPUT_DIR
 
 EXIT_OK, EXIT_NODE_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -33,18 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a workflow headless")
     run.add_argument("workflow", help="workflow .json file")
-    run.add_argument("-o", "--output-dir", default="output", help="folder for saved images")
+    run.add_argument("-o", "--output-dir", default=DEFAULT_OUTPUT_DIR,
+                     help="folder for saved images")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                      help="override a param (NODE is a node id or a unique title)")
     run.add_argument("--sweep", action="append", default=[], metavar="NODE.PARAM=V1,V2,...",
                      help="run once per value (several --sweep: every combination), "
                           "in one process, reusing the cache")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    run.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+                     help="compute precision (auto: fp32 on the CPU, fp16 on a GPU)")
     run.add_argument("--report", metavar="REPORT.json",
                      help="write what ran, what was cached, timings and files as JSON")
     run.add_argument("--output", action="append", dest="outputs", metavar="NODE",
                      help="run only what this node needs (default: every output node)")
-    run.add_argument("--cache-mb", type=int, default=4096, help="cache budget in MiB")
+    run.add_argument("--cache-mb", type=int, default=DEFAULT_BUDGET_MB,
+                     help="cache budget in MiB")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     validate = commands.add_parser("validate", help="check a workflow without running it")
@@ -62,18 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+def main(argv: list[str] | None, host: Host) -> int:
+    """The ``nodegraph`` command, with the node library, device policy and editor that
+    ``host`` provides (the console script is :func:`nodegraph_app.main`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            return _run(args)
+            return _run(args, host)
         if args.command == "validate":
-            return _validate(args)
+            return _validate(args, host)
         if args.command == "nodes":
-            return _nodes(args)
-        return _gui(args)
+            return _nodes(args, host)
+        return _gui(args, host)
     except WorkflowError as error:
         if getattr(args, "json", False):
             print(json.dumps([p.to_json() for p in error.problems], indent=2))
@@ -101,10 +109,8 @@ def _print_problems(problems: list[Problem], source: str | None = None) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-def _registry():
-    from .registry import default_registry
-
-    registry = default_registry()
+def _registry(host: Host):
+    registry = host.make_registry(True)
     for message in registry.plugin_errors:
         print(f"nodegraph: warning: {message}", file=sys.stderr)
     return registry
@@ -116,10 +122,10 @@ def _load(path: str, registry) -> tuple[Any, list[Problem]]:
     return load(path, registry)
 
 
-def _validate(args: argparse.Namespace) -> int:
+def _validate(args: argparse.Namespace, host: Host) -> int:
     from .validation import missing_file_problems
 
-    registry = _registry()
+    registry = _registry(host)
     graph, problems = _load(args.workflow, registry)
     problems += missing_file_problems(graph, registry, Path(args.workflow).resolve().parent)
     if args.json:
@@ -138,25 +144,8 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'s' * (number != 1)}"
 
 
-def _check_device(device: str) -> None:
-    """Refuse a device this machine does not have before anything runs."""
-    if device in ("auto", "cpu"):
-        return
-    import importlib
-
-    # only when a run asks for a GPU: the engine never imports torch at module level
-    # (import-linter forbids static torch imports in nodegraph/ outright)
-    torch = importlib.import_module("torch")
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available (try --device auto)")
-    mps = getattr(torch.backends, "mps", None)
-    if device == "mps" and not (mps is not None and mps.is_available()):
-        raise UsageError("--device mps: MPS is not available (try --device auto)")
-
-
-def _nodes(args: argparse.Namespace) -> int:
-    registry = _registry()
+def _nodes(args: argparse.Namespace, host: Host) -> int:
+    registry = _registry(host)
     if args.json:
         print(json.dumps(registry.to_json(), indent=2, default=str))
         return EXIT_OK
@@ -227,11 +216,12 @@ def _parse_value(param, node, text: str, option: str) -> Any:
         raise UsageError(f"{option}: {node.label()} param {param.name!r}: {error}") from None
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, host: Host) -> int:
     from .cache import NodeCache
     from .executor import Executor
+    from .run_options import RunOptions
 
-    registry = _registry()
+    registry = _registry(host)
     graph, problems = _load(args.workflow, registry)
     warnings = [p for p in problems if p.severity != "error"]
     if warnings:
@@ -248,10 +238,13 @@ def _run(args: argparse.Namespace) -> int:
         axes.append([(node.id, name, v) for v in parsed])
     if args.cache_mb <= 0:
         raise UsageError("--cache-mb must be positive")
-    _check_device(args.device)
-    executor = Executor(registry, NodeCache(args.cache_mb * 1024**2), device=args.device,
-                        output_dir=args.output_dir,
-                        base_dir=Path(args.workflow).resolve().parent, previews=False)
+    try:
+        host.check_device(args.device)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    options = RunOptions(device=args.device, dtype=args.dtype, output_dir=args.output_dir,
+                         base_dir=str(Path(args.workflow).resolve().parent), previews=False)
+    executor = Executor(registry, NodeCache(args.cache_mb * 1024**2), options)
     reports, worst = [], EXIT_OK
     combos = list(itertools.product(*axes)) if axes else [()]
     for index, combo in enumerate(combos):
@@ -299,15 +292,8 @@ def _run_once(executor, graph, args: argparse.Namespace, info: dict[str, Any]):
         printer.close()
 
 
-def _gui(args: argparse.Namespace) -> int:
-    import importlib
+def _gui(args: argparse.Namespace, host: Host) -> int:
+    if host.open_editor is None:
+        raise UsageError("the editor is not available in this installation")
+    return host.open_editor(args, _registry(host))
 
-    try:  # imported by name: the engine does not depend on the editor
-        app = importlib.import_module("ui.app")
-    except ImportError as error:
-        raise UsageError(f"the editor is not available: {error}") from None
-    return app.main(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

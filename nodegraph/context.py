@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .events import Event, NodeProgress
+from .run_options import RunOptions
 
 
 class Cancelled(Exception):
@@ -54,13 +55,38 @@ class NodeContext:
     run_id: int
     cancel: CancelToken
     emit: Callable[[Event], None]
-    output_dir: Path
-    device: str = "auto"
-    workflow: dict[str, Any] | None = None
+    options: RunOptions = field(default_factory=RunOptions)
+    workflow_source: Callable[[], dict[str, Any] | None] = lambda: None
     run_info: dict[str, Any] = field(default_factory=dict)
-    previews: bool = True  # False when nobody watches (headless): skip building them
     images: list[Any] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+
+    @property
+    def workflow(self) -> dict[str, Any] | None:
+        """The running graph as a workflow document (to embed in saved images), made
+        when a node first asks: serialising a 10,000-node graph costs about half a
+        second, which nodes that never embed it should not pay."""
+        return self.workflow_source()
+
+    @property
+    def output_dir(self) -> Path:
+        """Where Save nodes write."""
+        return self.options.output_path
+
+    @property
+    def device(self) -> str:
+        """The device the run asked for (auto, cpu, cuda, mps)."""
+        return self.options.device
+
+    @property
+    def dtype(self) -> str:
+        """The dtype the run asked for (auto: the device policy's choice)."""
+        return self.options.dtype
+
+    @property
+    def previews(self) -> bool:
+        """False when nobody watches (headless): skip building step previews."""
+        return self.options.previews
 
     def check_cancelled(self) -> None:
         """Raise Cancelled if the run was cancelled; call it inside long loops."""

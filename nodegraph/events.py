@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .problems import Problem
+
 
 @dataclass(frozen=True)
 class Event:
@@ -60,16 +62,11 @@ class NodeFinished(Event):
 
 @dataclass(frozen=True)
 class NodeFailed(Event):
-    """``field`` names the input or param (``field_kind``) at fault when the node said
-    which."""
+    """The node raised: ``problem`` says why (its ``field`` names the input or param at
+    fault when the node said which; its ``traceback`` is for a details view)."""
 
     node_id: str
-    title: str
-    exception_type: str
-    message: str
-    traceback: str = ""
-    field: str | None = None
-    field_kind: str = "input"
+    problem: Problem
 
 
 @dataclass(frozen=True)

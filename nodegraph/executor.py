@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,31 +40,11 @@ from .graph import Graph, GraphError, Node
 from .paths import resolve_input_path
 from .problems import Problem, WorkflowError, errors
 from .registry import NodeSpec, Registry
-from .validation import validate
+from .run_options import DEFAULT_OUTPUT_DIR, RunOptions
+from .validation import dependency_digraph, validate
 from .workflow import graph_from_document, graph_to_document
 
 _run_ids = itertools.count(1)
-
-
-@dataclass
-class NodeFailure:
-    """Why a node failed: enough for a one-line message and a details view."""
-
-    node_id: str
-    title: str
-    exception_type: str
-    message: str
-    traceback: str = ""
-    field: str | None = None
-    field_kind: str = "input"  # "input" or "param": what ``field`` names
-
-    def __str__(self) -> str:
-        where = f"node {self.title} (#{self.node_id})"
-        if self.field:
-            where += f", {self.field_kind} '{self.field}'"
-        if self.exception_type == "NodeInputError":  # the node's own words: no class name
-            return f"{where}: {self.message}"
-        return f"{where} failed: {self.exception_type}: {self.message}"
 
 
 @dataclass
@@ -79,7 +59,7 @@ class RunResult:
     cached: list[str] = field(default_factory=list)
     bypassed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
-    failures: dict[str, NodeFailure] = field(default_factory=dict)
+    failures: dict[str, Problem] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     values: dict[str, tuple[Any, ...]] = field(default_factory=dict)
@@ -102,17 +82,17 @@ class RunResult:
 
 
 class Executor:
-    """Runs graphs against one registry, keeping one cache across runs."""
+    """Runs graphs against one registry, keeping one cache across runs. Each run gets
+    its :class:`RunOptions`; ``options`` (or the keywords, for short) are the default."""
 
     def __init__(self, registry: Registry, cache: NodeCache | None = None,
-                 device: str = "auto", output_dir: str | Path = "output",
+                 options: RunOptions | None = None, *, device: str = "auto",
+                 output_dir: str | Path = DEFAULT_OUTPUT_DIR,
                  base_dir: str | Path | None = None, previews: bool = True) -> None:
         self.registry = registry
-        self.previews = previews
-        self.base_dir = None if base_dir is None else Path(base_dir)
         self.cache = cache if cache is not None else NodeCache(DEFAULT_BUDGET)
-        self.device = device
-        self.output_dir = Path(output_dir)
+        self.options = options or RunOptions(device=device, output_dir=str(output_dir),
+                                             base_dir=base_dir, previews=previews)
 
     # -- planning --------------------------------------------------------------------
     def plan(self, graph: Graph, outputs: Iterable[str] | None = None) -> list[str]:
@@ -125,9 +105,7 @@ class Executor:
                 targets = [graph.find_node(ref).id for ref in outputs]
             except GraphError as error:
                 raise WorkflowError([Problem("bad_document", str(error))]) from None
-        digraph = nx.DiGraph()
-        digraph.add_nodes_from(graph.nodes)
-        digraph.add_edges_from((link.src, link.dst) for link in graph.links.values())
+        digraph = dependency_digraph(graph)
         needed = set(targets)
         frontier = list(targets)
         while frontier:  # reverse breadth-first walk: iterative, linear
@@ -158,12 +136,13 @@ class Executor:
         cancel: CancelToken | None = None,
         run_info: dict[str, Any] | None = None,
         keep_values: bool = False,
+        options: RunOptions | None = None,
     ) -> RunResult:
         """Run ``graph`` (a Graph or a plain workflow document: a snapshot from any
         process). Raises WorkflowError, before running anything, if the part to run is
         invalid. Node failures do not raise: they are in the result and the events.
         ``keep_values`` keeps every visited node's outputs in ``result.values``
-        (otherwise only the requested targets')."""
+        (otherwise only the requested targets'). ``options`` defaults to the executor's."""
         if isinstance(graph, dict):
             graph, load_problems = graph_from_document(graph, self.registry)
             if errors(load_problems):
@@ -182,7 +161,7 @@ class Executor:
         else:
             targets = {graph.find_node(ref).id for ref in outputs}
         run = _Run(self, graph, order, targets, run_id, emit, cancel, run_info or {},
-                   keep_values)
+                   keep_values, options or self.options)
         emit(RunStarted(run_id, tuple(order)))
         result = run.execute()
         result.total_seconds = time.perf_counter() - started
@@ -196,8 +175,10 @@ class _Run:
 
     def __init__(self, executor: Executor, graph: Graph, order: list[str], targets: set[str],
                  run_id: int, emit: Callable[[Event], None], cancel: CancelToken,
-                 run_info: dict[str, Any], keep_values: bool) -> None:
+                 run_info: dict[str, Any], keep_values: bool, options: RunOptions) -> None:
         self.executor, self.graph, self.order, self.targets = executor, graph, order, targets
+        self.options = options
+        self.key_salt = options.cache_key_part()
         self.registry, self.cache = executor.registry, executor.cache
         self.emit, self.cancel, self.run_info = emit, cancel, run_info
         self.keep_values = keep_values
@@ -299,10 +280,9 @@ class _Run:
             if link is not None:
                 kwargs[param.name] = param.check(self._value(link))
         ctx = NodeContext(node.id, node.title or spec.title, run_id, self.cancel, self.emit,
-                          self.executor.output_dir, self.executor.device, None, self.run_info,
-                          previews=self.executor.previews)
+                          self.options, run_info=self.run_info)
         if spec.wants_context:
-            ctx.workflow = self.workflow
+            ctx.workflow_source = lambda: self.workflow
             kwargs["ctx"] = ctx
         self.emit(NodeStarted(run_id, node.id))
         started = time.perf_counter()
@@ -335,7 +315,8 @@ class _Run:
                 raise
         self.cache.clear()
         gc.collect()
-        _empty_device_cache()
+        for free in self.registry.on_out_of_memory:
+            free()
         return self._normalise(spec, spec.function(**kwargs))
 
     @staticmethod
@@ -351,14 +332,19 @@ class _Run:
         return returned
 
     def _fail(self, node: Node, spec: NodeSpec, error: Exception) -> None:
-        field = error.field if isinstance(error, NodeInputError) else None
-        failure = NodeFailure(
-            node.id, node.title or spec.title, type(error).__name__, str(error) or repr(error),
-            "".join(traceback.format_exception(error)), field,
-            "param" if field is not None and spec.param(field) is not None else "input",
+        own_words = isinstance(error, NodeInputError)  # the node's words: no class name
+        field = error.field if own_words else None
+        message = str(error) or repr(error)
+        failure = Problem(
+            "bad_input" if own_words else "node_failed",
+            message if own_words else f"{type(error).__name__}: {message}",
+            node.id, node.title or spec.title, field,
+            field_kind=None if field is None else
+            "param" if spec.param(field) is not None else "input",
+            traceback="".join(traceback.format_exception(error)),
         )
         self.result.failures[node.id] = failure
-        self.emit(NodeFailed(self.result.run_id, **asdict(failure)))
+        self.emit(NodeFailed(self.result.run_id, node.id, failure))
 
     def _bypass(self, node: Node, spec: NodeSpec) -> None:
         """A bypassed node passes, for each output, its first linked input of that type."""
@@ -389,7 +375,7 @@ class _Run:
         for param in spec.params:
             if param.kind == "path":
                 params[param.name] = resolve_input_path(params[param.name],
-                                                        self.executor.base_dir)
+                                                        self.options.base_path)
         return params
 
     def _key(self, node: Node, spec: NodeSpec, params: dict[str, Any]) -> str:
@@ -405,8 +391,9 @@ class _Run:
                 fingerprint = uuid.uuid4().hex
         inputs = sorted((name, self.keys[link.src], link.src_output)
                         for name, link in links.items())
-        extra = str(self.executor.output_dir.resolve()) if spec.output_node else None
-        return _hash([spec.id, spec.version, params, fingerprint, inputs, extra])
+        extra = str(self.options.output_path.resolve()) if spec.output_node else None
+        return _hash([spec.id, spec.version, params, fingerprint, inputs, extra,
+                      self.key_salt])
 
 
 def _hash(data: Any) -> str:
@@ -418,12 +405,4 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
 
 
-def _empty_device_cache() -> None:
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-__all__ = ["Executor", "NodeFailure", "Problem", "RunResult"]
+__all__ = ["Executor", "Problem", "RunResult"]

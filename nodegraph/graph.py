@@ -1,6 +1,6 @@
 """The graph model: nodes, links, groups and metadata as plain data.
 
-Every mutation goes through a method here and emits a :class:`GraphChange`, so the
+Every mutation goes through a method here and emits a typed :class:`GraphChange`, so the
 editor's undo commands, the tests and the CLI all change a graph the same way. No Qt,
 no torch: a graph is cheap to copy and to serialise (``to_dict``/``from_dict``).
 """
@@ -10,13 +10,24 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .links import LinkRules
 
 NODE_ATTRS = ("title", "pos", "bypass", "mute", "color", "collapsed", "size")
 
 
 class GraphError(ValueError):
     """A mutation that the graph cannot apply (unknown node, duplicate id, ...)."""
+
+
+class LinkRefused(GraphError):
+    """A link the link rules refuse; ``reason`` says why (for the status bar)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"link refused: {reason}")
+        self.reason = reason
 
 
 @dataclass
@@ -63,19 +74,82 @@ class Group:
 
 @dataclass(frozen=True)
 class GraphChange:
-    """What changed: ``kind`` names the mutation, ``data`` carries its details."""
+    """Base of the typed change events a Graph emits after each mutation."""
 
-    kind: str
-    data: dict[str, Any]
+
+@dataclass(frozen=True)
+class NodeAdded(GraphChange):
+    node: Node
+
+
+@dataclass(frozen=True)
+class NodeRemoved(GraphChange):
+    node: Node
+
+
+@dataclass(frozen=True)
+class NodeChanged(GraphChange):
+    """A look/behaviour attribute (one of ``NODE_ATTRS``) changed."""
+
+    node_id: str
+    attr: str
+    old: Any
+    value: Any
+
+
+@dataclass(frozen=True)
+class ParamChanged(GraphChange):
+    node_id: str
+    name: str
+    old: Any
+    value: Any
+
+
+@dataclass(frozen=True)
+class LinkAdded(GraphChange):
+    link: Link
+
+
+@dataclass(frozen=True)
+class LinkRemoved(GraphChange):
+    link: Link
+
+
+@dataclass(frozen=True)
+class GroupAdded(GraphChange):
+    group: Group
+
+
+@dataclass(frozen=True)
+class GroupRemoved(GraphChange):
+    group: Group
+
+
+@dataclass(frozen=True)
+class GroupChanged(GraphChange):
+    group_id: int
+    attr: str
+    old: Any
+    value: Any
+
+
+@dataclass(frozen=True)
+class MetadataChanged(GraphChange):
+    key: str
+    old: Any
+    value: Any
 
 
 Listener = Callable[[GraphChange], None]
 
 
 class Graph:
-    """A mutable node graph with change notification."""
+    """A mutable node graph with change notification. With ``rules`` (the registry's
+    :class:`~nodegraph.links.LinkRules`), :meth:`connect` refuses links of the wrong type
+    and links that close a cycle; without, it refuses only a link to the node itself."""
 
-    def __init__(self) -> None:
+    def __init__(self, rules: LinkRules | None = None) -> None:
+        self.rules = rules
         self.nodes: dict[str, Node] = {}
         self.links: dict[int, Link] = {}
         self.groups: dict[int, Group] = {}
@@ -93,8 +167,7 @@ class Graph:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def _emit(self, kind: str, **data: Any) -> None:
-        change = GraphChange(kind, data)
+    def _emit(self, change: GraphChange) -> None:
         for listener in list(self._listeners):
             listener(change)
 
@@ -121,7 +194,7 @@ class Graph:
             raise GraphError(f"a node with id {node_id!r} already exists")
         node = Node(node_id, type, dict(params or {}), title, tuple(pos), **attrs)
         self.nodes[node_id] = node
-        self._emit("node_added", node=node)
+        self._emit(NodeAdded(node))
         return node
 
     def remove_node(self, node_id: str) -> tuple[Node, list[Link]]:
@@ -134,7 +207,7 @@ class Graph:
         for link in removed:
             self.disconnect(link.id)
         del self.nodes[node_id]
-        self._emit("node_removed", node=node)
+        self._emit(NodeRemoved(node))
         return node, removed
 
     def restore_node(self, node: Node, links: list[Link] = (), index: int | None = None) -> None:
@@ -148,7 +221,7 @@ class Graph:
             ordered.insert(index, ordered.pop())
             self.nodes.clear()
             self.nodes.update(ordered)
-        self._emit("node_added", node=node)
+        self._emit(NodeAdded(node))
         for link in links:
             self._add_link(link)
 
@@ -164,7 +237,7 @@ class Graph:
         node = self.node(node_id)
         old = node.params.get(name)
         node.params[name] = value
-        self._emit("param_changed", node_id=node_id, name=name, old=old, value=value)
+        self._emit(ParamChanged(node_id, name, old, value))
         return old
 
     def set_node_attr(self, node_id: str, attr: str, value: Any) -> Any:
@@ -176,16 +249,21 @@ class Graph:
         if attr in ("pos", "size") and value is not None:
             value = (float(value[0]), float(value[1]))
         setattr(node, attr, value)
-        self._emit("node_changed", node_id=node_id, attr=attr, old=old, value=value)
+        self._emit(NodeChanged(node_id, attr, old, value))
         return old
 
     # -- links ----------------------------------------------------------------------
     def connect(self, src: str, src_output: str, dst: str, dst_input: str) -> Link:
-        """Link an output to an input. An input holds one link: an old one is replaced."""
+        """Link an output to an input. An input holds one link: an old one is replaced.
+        Raises :class:`LinkRefused` when the rules refuse the link."""
         self.node(src)
         self.node(dst)
         if src == dst:
-            raise GraphError(f"cannot link node {src!r} to itself")
+            raise LinkRefused("cannot link a node to itself")
+        if self.rules is not None:
+            reason = self.rules.refusal(self, src, src_output, dst, dst_input)
+            if reason:
+                raise LinkRefused(reason)
         old = self._inputs.get(dst, {}).get(dst_input)
         if old is not None:
             self.disconnect(old)
@@ -204,7 +282,7 @@ class Graph:
         self._inputs.setdefault(link.dst, {})[link.dst_input] = link.id
         self._outputs.setdefault(link.src, set()).add(link.id)
         self._next_link = max(self._next_link, link.id + 1)
-        self._emit("link_added", link=link)
+        self._emit(LinkAdded(link))
 
     def disconnect(self, link_id: int) -> Link:
         """Remove a link; returns it."""
@@ -214,7 +292,7 @@ class Graph:
             raise GraphError(f"no link with id {link_id}") from None
         del self._inputs[link.dst][link.dst_input]
         self._outputs[link.src].discard(link.id)
-        self._emit("link_removed", link=link)
+        self._emit(LinkRemoved(link))
         return link
 
     def restore_link(self, link: Link) -> None:
@@ -246,7 +324,7 @@ class Graph:
             raise GraphError(f"a group with id {id} already exists")
         group = Group(id, title, tuple(float(v) for v in rect), color)
         self.groups[id] = group
-        self._emit("group_added", group=group)
+        self._emit(GroupAdded(group))
         return group
 
     def remove_group(self, group_id: int) -> Group:
@@ -255,7 +333,7 @@ class Graph:
             group = self.groups.pop(group_id)
         except KeyError:
             raise GraphError(f"no group with id {group_id}") from None
-        self._emit("group_removed", group=group)
+        self._emit(GroupRemoved(group))
         return group
 
     def set_group_attr(self, group_id: int, attr: str, value: Any) -> Any:
@@ -265,7 +343,7 @@ class Graph:
         group = self.groups[group_id]
         old = getattr(group, attr)
         setattr(group, attr, tuple(value) if attr == "rect" else value)
-        self._emit("group_changed", group_id=group_id, attr=attr, old=old, value=value)
+        self._emit(GroupChanged(group_id, attr, old, value))
         return old
 
     def set_metadata(self, key: str, value: Any) -> Any:
@@ -275,7 +353,7 @@ class Graph:
             self.metadata.pop(key, None)
         else:
             self.metadata[key] = value
-        self._emit("metadata_changed", key=key, old=old, value=value)
+        self._emit(MetadataChanged(key, old, value))
         return old
 
     # -- queries and snapshots -------------------------------------------------------
@@ -299,7 +377,7 @@ class Graph:
 
     def copy(self) -> Graph:
         """A deep, independent copy without listeners (a run's snapshot)."""
-        clone = Graph()
+        clone = Graph(self.rules)
         clone.nodes = copy.deepcopy(self.nodes)
         clone.links = dict(self.links)
         clone.groups = copy.deepcopy(self.groups)

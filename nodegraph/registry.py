@@ -335,11 +335,14 @@ def _check_declaration(spec: NodeSpec) -> None:
 
 
 class Registry:
-    """The node types known to this process, by id."""
+    """The node types known to this process, by id, and the node library's hooks:
+    ``on_out_of_memory`` are called (after the cache is freed) before the executor retries
+    a node that ran out of memory, e.g. to return a GPU's cached blocks."""
 
     def __init__(self, specs: Iterable[NodeSpec] = ()) -> None:
         self._specs: dict[str, NodeSpec] = {}
         self.plugin_errors: list[str] = []
+        self.on_out_of_memory: list[Callable[[], None]] = []
         for spec in specs:
             self.add(spec)
 
@@ -408,12 +411,3 @@ class Registry:
     def to_json(self) -> list[dict[str, Any]]:
         """Every spec as plain data, sorted by category and id."""
         return [spec.to_json() for spec in self]
-
-
-def default_registry(plugins: bool = True) -> Registry:
-    """The built-in node library plus installed plugins."""
-    registry = Registry()
-    registry.add_package("nodes")
-    if plugins:
-        registry.load_plugins()
-    return registry

@@ -9,10 +9,11 @@ from pathlib import Path
 import networkx as nx
 
 from .graph import Graph, Node
+from .links import output_type
 from .paths import resolve_input_path
 from .problems import Problem
 from .registry import ParamValueError, Registry
-from .types import ANY, compatible
+from .types import compatible
 
 
 def validate(graph: Graph, registry: Registry, only: Iterable[str] | None = None,
@@ -137,29 +138,17 @@ def _link_type_problems(graph: Graph, registry: Registry, node: Node, field: str
     return []
 
 
-def output_type(graph: Graph, registry: Registry, node_id: str, output: str) -> str:
-    """The type an output carries; pass-through (``*``) outputs take their source's type."""
-    seen: set[str] = set()
-    while node_id not in seen:
-        seen.add(node_id)
-        spec = registry.get(graph.nodes[node_id].type)
-        port = spec.output(output) if spec else None
-        if port is None:
-            return ANY
-        if port.type != ANY:
-            return port.type
-        upstream = next(iter(graph.incoming(node_id).values()), None)
-        if upstream is None:
-            return ANY
-        node_id, output = upstream.src, upstream.src_output
-    return ANY
+def dependency_digraph(graph: Graph) -> nx.DiGraph:
+    """The graph's nodes with an edge from each link's source to its target."""
+    digraph = nx.DiGraph()
+    digraph.add_nodes_from(graph.nodes)
+    digraph.add_edges_from((link.src, link.dst) for link in graph.links.values())
+    return digraph
 
 
 def cycle_problems(graph: Graph) -> list[Problem]:
     """One problem per cycle found (per strongly connected component), naming its nodes."""
-    digraph = nx.DiGraph()
-    digraph.add_nodes_from(graph.nodes)
-    digraph.add_edges_from((link.src, link.dst) for link in graph.links.values())
+    digraph = dependency_digraph(graph)
     problems = []
     order = {node_id: i for i, node_id in enumerate(graph.nodes)}
     for component in nx.strongly_connected_components(digraph):

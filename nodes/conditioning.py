@@ -146,11 +146,12 @@ def _run_encoder(slot: TextEncoderSlot, ids: list[int], device: Any,
     return hidden, pooled
 
 
-def encode_prompt(clip: ClipHandle, text: str, device: Any) -> Conditioning:
-    """Encode ``text`` with every text encoder of ``clip`` (SDXL: both, features joined)."""
+def encode_prompt(clip: ClipHandle, text: str, device: Any, dtype: str = "auto") -> Conditioning:
+    """Encode ``text`` with every text encoder of ``clip`` (SDXL: both, features joined)
+    in ``dtype`` (auto: the device policy's)."""
     import torch
 
-    with torch.inference_mode(), clip.encoders_for(device) as slots:
+    with torch.inference_mode(), clip.encoders_for(device, dtype) as slots:
         per_encoder, pooled = [], None
         pad_parts = []
         for slot in slots:
@@ -190,7 +191,7 @@ def text_encode(clip: ClipHandle, text: str, ctx: NodeContext) -> Conditioning:
     concatenated; (word:1.3), (word) and [word] change a word's emphasis."""
     if text.count("\x00"):
         raise NodeInputError("text", "the prompt contains a NUL character")
-    return encode_prompt(clip, text, torch_device(ctx.device))
+    return encode_prompt(clip, text, torch_device(ctx.device), ctx.dtype)
 
 
 @node("conditioning.ClipSetLastLayer", "CLIP set last layer", "conditioning",

@@ -1,8 +1,8 @@
 """Device and dtype policy: CUDA, then MPS, then CPU; fp16 (or bf16) on a GPU, fp32 on
 the CPU. Models live on the CPU until a node needs them and are moved lazily.
 
-Override with NODEGRAPH_DTYPE=fp32|fp16|bf16 (for GPU runs) when a model misbehaves in
-half precision.
+A run chooses its dtype in its RunOptions (``--dtype`` on the command line); with
+"auto", NODEGRAPH_DTYPE=fp32|fp16|bf16 overrides the GPU default for the whole process.
 """
 
 from __future__ import annotations
@@ -43,10 +43,16 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def compute_dtype(device: torch.device) -> torch.dtype:
-    """fp32 on the CPU; fp16 on a GPU unless NODEGRAPH_DTYPE says otherwise."""
+def compute_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
+    """The run's ``requested`` dtype; for "auto", fp32 on the CPU and fp16 on a GPU
+    unless NODEGRAPH_DTYPE says otherwise."""
     import torch
 
+    wanted = requested.strip().lower()
+    if wanted not in ("auto", ""):
+        if wanted not in _DTYPES:
+            raise ValueError(f"dtype {requested!r}: use auto, fp32, fp16 or bf16")
+        return getattr(torch, _DTYPES[wanted])
     if device.type == "cpu":
         return torch.float32
     wanted = os.environ.get("NODEGRAPH_DTYPE", "").strip().lower()

@@ -100,8 +100,8 @@ class LoraPatch:
         return sum(t.element_size() * t.nelement() for t in self.state_dict.values())
 
 
-def _device_and_dtype(device: Any) -> tuple[Any, Any]:
-    return device, compute_dtype(device)
+def _device_and_dtype(device: Any, dtype: str) -> tuple[Any, Any]:
+    return device, compute_dtype(device, dtype)
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,10 +150,10 @@ class ModelHandle:
         return ModelHandle(self.components, (*self.loras, patch))
 
     @contextmanager
-    def unet_for(self, device: Any) -> Iterator[Any]:
+    def unet_for(self, device: Any, dtype: str = "auto") -> Iterator[Any]:
         """The UNet on ``device`` in the compute dtype, with this handle's LoRAs active
         for the duration of the block (and gone afterwards)."""
-        device, dtype = _device_and_dtype(device)
+        device, dtype = _device_and_dtype(device, dtype)
         with self.components.lock:
             unet = place(self.components.unet, device, dtype)
             active = [p for p in self.loras if p.unet_strength != 0 and p.has_unet()]
@@ -198,9 +198,9 @@ class ClipHandle:
         return replace(self, last_layer=last_layer)
 
     @contextmanager
-    def encoders_for(self, device: Any) -> Iterator[list[TextEncoderSlot]]:
+    def encoders_for(self, device: Any, dtype: str = "auto") -> Iterator[list[TextEncoderSlot]]:
         """The text encoders on ``device`` with LoRAs active inside the block."""
-        device, dtype = _device_and_dtype(device)
+        device, dtype = _device_and_dtype(device, dtype)
         with self.components.lock:
             slots = self.components.text_encoders
             for slot in slots:
@@ -255,12 +255,12 @@ class VaeHandle:
     def latent_channels(self) -> int:
         return int(self.components.vae.config.latent_channels)
 
-    def vae_for(self, device: Any) -> Any:
+    def vae_for(self, device: Any, requested: str = "auto") -> Any:
         """The VAE on ``device``; fp32 for SDXL when its config asks to be upcast (SDXL's
         VAE overflows in fp16; diffusers' SDXL pipeline upcasts it the same way)."""
         import torch
 
-        dtype = compute_dtype(device)
+        dtype = compute_dtype(device, requested)
         if self.components.kind == "sdxl" and getattr(self.components.vae.config,
                                                       "force_upcast", False):
             dtype = torch.float32

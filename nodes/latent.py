@@ -83,7 +83,7 @@ def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
 
     factor = vae.scale_factor
     device = torch_device(ctx.device)
-    model = vae.vae_for(device)
+    model = vae.vae_for(device, ctx.dtype)
     pixels = pixels.to(device, model.dtype)
     cells = (pixels.shape[-2] // factor, pixels.shape[-1] // factor)
     tiles = _tiling(*tiling, factor, cells)
@@ -215,7 +215,7 @@ def vae_decode(vae: VaeHandle, latent: dict[str, Any], tiled: bool, tile_size: i
                              f"{vae.latent_channels}")
     factor = vae.scale_factor
     device = torch_device(ctx.device)
-    model = vae.vae_for(device)
+    model = vae.vae_for(device, ctx.dtype)
     z = samples.to(device, model.dtype) / vae.scaling_factor + vae.shift_factor
     cells = (z.shape[-2], z.shape[-1])
     tiling = _tiling(tiled, tile_size, overlap, factor, cells)

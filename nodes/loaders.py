@@ -28,7 +28,6 @@ from .handles import (
 )
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-ARCHITECTURES = ("sd15", "sd2", "sdxl")
 
 
 class CheckpointError(ValueError):

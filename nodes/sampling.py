@@ -178,16 +178,6 @@ def scheduler_node(model: ModelHandle, sampler: str, beta_schedule: str, karras:
 
 
 # -- guider ------------------------------------------------------------------------------------
-def rescale_noise_cfg(noise_cfg: torch.Tensor, noise_text: torch.Tensor,
-                      rescale: float) -> torch.Tensor:
-    """Guidance rescale (Lin et al. 2023, section 3.4), as diffusers computes it."""
-    dims = list(range(1, noise_text.ndim))
-    std_text = noise_text.std(dim=dims, keepdim=True)
-    std_cfg = noise_cfg.std(dim=dims, keepdim=True)
-    rescaled = noise_cfg * (std_text / std_cfg)
-    return rescale * rescaled + (1 - rescale) * noise_cfg
-
-
 def guidance_embedding(scale: float, batch: int, dim: int) -> torch.Tensor:
     """LCM-distilled UNets take the guidance scale as an embedding (time_cond_proj_dim)."""
     import torch
@@ -278,8 +268,12 @@ class CFGGuider:
             return out
         uncond, text = out.chunk(2)
         guided = uncond + self.scale * (text - uncond)
-        if self.rescale > 0:
-            guided = rescale_noise_cfg(guided, text, self.rescale)
+        if self.rescale > 0:  # Lin et al. 2023, section 3.4: diffusers' own function
+            from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import (
+                rescale_noise_cfg,
+            )
+
+            guided = rescale_noise_cfg(guided, text, guidance_rescale=self.rescale)
         return guided
 
 
@@ -387,9 +381,11 @@ def _x0_from(scheduler: Any, out: Any, eps: torch.Tensor, x: torch.Tensor, t: An
 
 def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
                 latent: dict[str, Any], mask: torch.Tensor | None, add_noise: bool,
-                device: Any, progress: Any = None, previews: bool = True) -> torch.Tensor:
-    """The reverse process, in the order StableDiffusion(Img2Img/Inpaint)Pipeline runs it.
-    Returns the final latent (float32, CPU)."""
+                device: Any, progress: Any = None, previews: bool = True,
+                dtype: str = "auto") -> torch.Tensor:
+    """The reverse process, in the order StableDiffusion(Img2Img/Inpaint)Pipeline runs it,
+    the UNet in ``dtype`` (auto: the device policy's). Returns the final latent (float32,
+    CPU)."""
     import torch
 
     concat = check_latent_for(guider.model, latent)
@@ -410,7 +406,7 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
     kwargs = _step_kwargs(scheduler, generators)
     total = len(timesteps)
     previewer = Previewer(guider.model.preview_render(), device) if previews else None
-    with torch.inference_mode(), guider.model.unet_for(device) as unet:
+    with torch.inference_mode(), guider.model.unet_for(device, dtype) as unet:
         prepared = guider.prepare(batch, height, width, device, unet.dtype)
         prepared["concat"] = None if concat is None else concat.to(device)
         for i, t in enumerate(timesteps):
@@ -451,7 +447,7 @@ def sampler_node(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     m = latent_mask(source, samples, field) if source is not None else None
     device = torch_device(ctx.device)
     result = run_sampler(guider, scheduler, noise, latent, m, add_noise, device, ctx.progress,
-                          ctx.previews)
+                          ctx.previews, ctx.dtype)
     out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
     out["samples"] = result
     return out
@@ -489,7 +485,7 @@ def unet_step(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     generators = NoiseSource((noise.seed + step * 1_000_003) % SEED_MOD).generators(batch)
     x = samples.to(device, torch.float32)
     t = timesteps[step]
-    with torch.inference_mode(), guider.model.unet_for(device) as unet:
+    with torch.inference_mode(), guider.model.unet_for(device, ctx.dtype) as unet:
         prepared = guider.prepare(batch, height, width, device, unet.dtype)
         prepared["concat"] = None if concat is None else concat.to(device)
         eps = guider.predict(unet, sched.scale_model_input(x, t), t, prepared)

@@ -23,8 +23,8 @@ def shipped_workflow(tmp_path_factory):
     Shared by the tests of what the workflows save (tests/test_workflows.py), what they
     show (tests/test_workflow_outputs.py) and the main job (tests/test_main_job.py)."""
     from nodegraph.executor import Executor
-    from nodegraph.registry import default_registry
     from nodegraph.workflow import load
+    from nodegraph_app import default_registry
 
     registry = default_registry()
     done: dict[str, tuple] = {}

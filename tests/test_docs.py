@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nodegraph.registry import default_registry
+from nodegraph_app import default_registry
 
 NODES_MD = Path(__file__).resolve().parents[1] / "docs" / "nodes.md"
 NAME = re.compile(r"`(\w+)`")

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from nodegraph.executor import Executor
-from nodegraph.registry import default_registry
 from nodegraph.workflow import load
+from nodegraph_app import default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "data" / "txt2img_reference.png"

@@ -27,8 +27,9 @@ ASSETS = WORKFLOWS / "assets"
 sys.path.insert(0, str(ROOT))
 
 from nodegraph.graph import Graph, Node  # noqa: E402
-from nodegraph.registry import Registry, default_registry  # noqa: E402
+from nodegraph.registry import Registry  # noqa: E402
 from nodegraph.workflow import dumps, load, save  # noqa: E402
+from nodegraph_app import default_registry  # noqa: E402
 
 CHECKPOINT = "shapes64"
 LORA = "shapes64-purple.safetensors"

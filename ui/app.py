@@ -10,6 +10,10 @@ import argparse
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nodegraph.registry import Registry
 
 T0 = time.perf_counter()
 
@@ -49,8 +53,8 @@ def _on_qt_start_up_message(kind, context, message: str) -> None:
         os._exit(2)
 
 
-def main(args: argparse.Namespace) -> int:
-    """Open the main window (or render a screenshot and exit)."""
+def main(args: argparse.Namespace, registry: Registry) -> int:
+    """Open the main window on ``registry``'s nodes (or render a screenshot and exit)."""
     from .platform_check import platform_problem
 
     problem = platform_problem()  # before Qt, which aborts the process when it cannot start
@@ -58,11 +62,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"nodegraph: error: {problem}", file=sys.stderr)
         return 2
     app = make_app()
-    from nodegraph.registry import default_registry
-
     from .main_window import MainWindow, wait_until_idle
 
-    registry = default_registry()
     screenshot = getattr(args, "screenshot", None)
     window = MainWindow(registry, getattr(args, "workflow", None),
                         offer_recovery=not screenshot)

@@ -22,10 +22,21 @@ from PySide6.QtWidgets import (
     QMenu,
 )
 
-from nodegraph.graph import GraphChange
+from nodegraph.graph import (
+    GraphChange,
+    GroupAdded,
+    GroupChanged,
+    GroupRemoved,
+    LinkAdded,
+    LinkRemoved,
+    NodeAdded,
+    NodeChanged,
+    NodeRemoved,
+    ParamChanged,
+)
+from nodegraph.links import IN, OUT, PortRef, first_fitting_port, output_type, port_type
 from nodegraph.registry import Param
-from nodegraph.types import ANY, compatible
-from nodegraph.validation import output_type
+from nodegraph.types import ANY
 
 from . import theme
 from .commands import SetGroupAttr
@@ -34,7 +45,6 @@ from .editor import Editor, snap
 from .group_item import GroupItem
 from .link_item import LinkItem, WireItem
 from .node_item import LOD_SIMPLE, MIN_WIDTH, NodeItem
-from .port_item import IN, OUT, PortRef, port_type, spec_accepts
 from .quick_add import QuickAdd
 from .widgets import (
     PIXELS_PER_STEP,
@@ -69,7 +79,7 @@ class Canvas(QGraphicsScene):
         self.nodes: dict[str, NodeItem] = {}
         self.links: dict[int, LinkItem] = {}
         self.groups: dict[int, GroupItem] = {}
-        self.wire_targets: set[tuple[str, str, str]] | None = None
+        self.wire_targets: set[PortRef] | None = None
         self._drag: dict[str, Any] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.document = document
@@ -105,6 +115,17 @@ class Canvas(QGraphicsScene):
             self._add_node(node)
         for link in graph.links.values():
             self._add_link(link)
+        self._change_handlers: dict[type[GraphChange], Callable[[Any], None]] = {
+            NodeAdded: lambda change: self._add_node(change.node),
+            NodeRemoved: self._node_removed,
+            NodeChanged: self._node_changed,
+            ParamChanged: self._param_changed,
+            LinkAdded: self._link_added,
+            LinkRemoved: self._link_removed,
+            GroupAdded: lambda change: self._add_group(change.group),
+            GroupRemoved: self._group_removed,
+            GroupChanged: self._group_changed,
+        }
         self._unsubscribe = graph.subscribe(self._on_change)
 
     def unbind(self) -> None:
@@ -113,48 +134,52 @@ class Canvas(QGraphicsScene):
             self._unsubscribe = None
 
     def _on_change(self, change: GraphChange) -> None:
-        kind, data = change.kind, change.data
-        if kind == "node_added":
-            self._add_node(data["node"])
-        elif kind == "node_removed":
-            item = self.nodes.pop(data["node"].id, None)
-            if item is not None:
-                self.removeItem(item)
-        elif kind == "node_changed":
-            item = self.nodes.get(data["node_id"])
-            if item is None:
-                return
-            attr = data["attr"]
-            if attr == "pos":
-                item.setPos(*data["value"])
-                self._update_links_of(item.node_id)
-            elif attr in ("collapsed", "size"):
-                item.relayout()
-                self._update_links_of(item.node_id)
-            else:
-                item.update()
-        elif kind == "param_changed":
-            item = self.nodes.get(data["node_id"])
-            if item is not None:
-                item.update()
-        elif kind == "link_added":
-            self._add_link(data["link"])
-            self._link_ends_changed(data["link"])
-        elif kind == "link_removed":
-            item = self.links.pop(data["link"].id, None)
-            if item is not None:
-                self.removeItem(item)
-            self._link_ends_changed(data["link"])
-        elif kind == "group_added":
-            self._add_group(data["group"])
-        elif kind == "group_removed":
-            item = self.groups.pop(data["group"].id, None)
-            if item is not None:
-                self.removeItem(item)
-        elif kind == "group_changed":
-            item = self.groups.get(data["group_id"])
-            if item is not None:
-                item.refresh()
+        handler = self._change_handlers.get(type(change))
+        if handler is not None:
+            handler(change)
+
+    def _node_removed(self, change: NodeRemoved) -> None:
+        item = self.nodes.pop(change.node.id, None)
+        if item is not None:
+            self.removeItem(item)
+
+    def _node_changed(self, change: NodeChanged) -> None:
+        item = self.nodes.get(change.node_id)
+        if item is None:
+            return
+        if change.attr == "pos":
+            item.setPos(*change.value)
+            self._update_links_of(item.node_id)
+        elif change.attr in ("collapsed", "size"):
+            item.relayout()
+            self._update_links_of(item.node_id)
+        else:
+            item.update()
+
+    def _param_changed(self, change: ParamChanged) -> None:
+        item = self.nodes.get(change.node_id)
+        if item is not None:
+            item.update()
+
+    def _link_added(self, change: LinkAdded) -> None:
+        self._add_link(change.link)
+        self._link_ends_changed(change.link)
+
+    def _link_removed(self, change: LinkRemoved) -> None:
+        item = self.links.pop(change.link.id, None)
+        if item is not None:
+            self.removeItem(item)
+        self._link_ends_changed(change.link)
+
+    def _group_removed(self, change: GroupRemoved) -> None:
+        item = self.groups.pop(change.group.id, None)
+        if item is not None:
+            self.removeItem(item)
+
+    def _group_changed(self, change: GroupChanged) -> None:
+        item = self.groups.get(change.group_id)
+        if item is not None:
+            item.refresh()
 
     def _add_node(self, node) -> None:
         item = NodeItem(self, node, self.registry.get(node.type))
@@ -493,40 +518,10 @@ class Canvas(QGraphicsScene):
         self.addItem(wire)
         self._drag = {"kind": "wire", "port": port, "wire": wire, "detached": detached,
                       "type": type_name}
-        self.wire_targets = self._compatible_ports(port, type_name)
+        self.wire_targets = self.graph.rules.targets(self.graph, port)
         for item in self.nodes.values():
             item.update()
         self.update_wire(pos)
-
-    def _compatible_ports(self, port: PortRef, type_name: str) -> set[tuple[str, str, str]]:
-        """Every port a wire from ``port`` may end on (types match, no cycle)."""
-        graph = self.graph
-        # nodes that would close a cycle: upstream of the source (for an output) or
-        # downstream of the target (for an input)
-        blocked, stack = {port.node_id}, [port.node_id]
-        while stack:
-            node_id = stack.pop()
-            nxt = ([link.src for link in graph.incoming(node_id).values()]
-                   if port.direction == OUT else [link.dst for link in graph.outgoing(node_id)])
-            for other in nxt:
-                if other not in blocked:
-                    blocked.add(other)
-                    stack.append(other)
-        targets = set()
-        for node_id, item in self.nodes.items():
-            if node_id in blocked:
-                continue
-            if port.direction == OUT:
-                for name, (_p, t) in item.layout.inputs.items():
-                    if compatible(type_name, t) and not (t != ANY and type_name == ANY and
-                                                         item.spec and item.spec.param(name)):
-                        targets.add((node_id, name, IN))
-            else:
-                for name, (_p, t) in item.layout.outputs.items():
-                    t = self.resolved_type(node_id, t)
-                    if compatible(t, type_name):
-                        targets.add((node_id, name, OUT))
-        return targets
 
     def update_wire(self, pos: QPointF) -> None:
         drag = self._drag
@@ -536,8 +531,7 @@ class Canvas(QGraphicsScene):
         end = pos
         refused = False
         if target is not None and target != port:
-            key = (target.node_id, target.name, target.direction)
-            refused = key not in (self.wire_targets or ())
+            refused = target not in (self.wire_targets or ())
             end = self.nodes[target.node_id].port_pos(target.name, target.direction)
         if port.direction == OUT:
             wire.set_ends(start, end)
@@ -560,9 +554,7 @@ class Canvas(QGraphicsScene):
             if detached is not None and (target.node_id, target.name) == (detached.dst,
                                                                           detached.dst_input):
                 return
-            from .port_item import check_link
-
-            reason = check_link(self.graph, self.registry, port, target)
+            reason = self.graph.rules.check(self.graph, port, target)
             if reason:
                 self.status.emit(f"Link refused: {reason}")
                 return
@@ -581,7 +573,7 @@ class Canvas(QGraphicsScene):
             wanted = IN if port.direction == OUT else OUT
 
             def accept(spec, type_name=type_name, wanted=wanted):
-                return spec_accepts(spec, type_name, wanted) is not None
+                return first_fitting_port(spec, type_name, wanted) is not None
 
             self.quick_add_requested.emit(pos, accept, port)
 

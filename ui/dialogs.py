@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nodegraph.run_options import DEFAULT_OUTPUT_DIR
+
 from .settings import Settings
 
 EXTRA_SHORTCUTS = [
@@ -71,7 +73,7 @@ class SettingsDialog(QDialog):
         s = self.settings
         s.set("device", self.device.currentText())
         s.set("cache_mb", self.cache.value())
-        s.set("output_dir", self.output.text().strip() or "output")
+        s.set("output_dir", self.output.text().strip() or DEFAULT_OUTPUT_DIR)
         s.set("model_folders", [line.strip() for line in self.folders.toPlainText().splitlines()
                                 if line.strip()])
         s.set("autosave_seconds", self.autosave.value())

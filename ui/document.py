@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from nodegraph.graph import Graph
+from nodegraph.links import LinkRules
 from nodegraph.problems import Problem
 from nodegraph.registry import Registry
 from nodegraph.workflow import dumps, load, save, write_atomic
@@ -32,6 +33,7 @@ class Document(QObject):
         super().__init__()
         self.registry = registry
         self.graph = graph if graph is not None else Graph()
+        self.graph.rules = LinkRules(registry)  # the editor's links obey the registry's types
         self.path: Path | None = Path(path) if path else None
         self.problems = problems or []
         self.stack = QUndoStack(self)

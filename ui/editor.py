@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from nodegraph.graph import Node
+from nodegraph.links import IN, OUT, PortRef, first_fitting_port, port_type
 from nodegraph.problems import WorkflowError
 from nodegraph.workflow import compact_json, graph_from_document, graph_to_document, parse_json
 
 from .commands import AddFragment, Connect, MoveItems, RemoveItems, SetNodeAttrs, SetParams
 from .document import Document
-from .port_item import IN, OUT, PortRef, check_link, spec_accepts
 
 CLIPBOARD_MIME = "application/x-nodegraph-workflow"
 GRID = 20.0
@@ -61,7 +61,7 @@ class Editor:
 
     def connect(self, a: PortRef, b: PortRef) -> str | None:
         """Link two ports (either order); returns why it was refused, or None."""
-        reason = check_link(self.graph, self.registry, a, b)
+        reason = self.graph.rules.check(self.graph, a, b)
         if reason:
             return reason
         src, dst = (a, b) if a.direction == OUT else (b, a)
@@ -73,15 +73,13 @@ class Editor:
 
     def add_node_connected(self, type_id: str, pos: tuple[float, float], port: PortRef) -> str:
         """Add a node and link it to ``port`` (the end of a dropped wire), as one step."""
-        from .port_item import port_type
-
         spec = self.registry[type_id]
         type_name = port_type(self.graph, self.registry, port) or "*"
         wanted = IN if port.direction == OUT else OUT
         stack = self.document.stack
         stack.beginMacro(f"Add {spec.title}")
         node_id = self.add_node(type_id, pos)
-        name = spec_accepts(spec, type_name, wanted)
+        name = first_fitting_port(spec, type_name, wanted)
         if name is not None:
             self.connect(port, PortRef(node_id, name, wanted))
         stack.endMacro()

@@ -462,8 +462,9 @@ class MainWindow(QMainWindow):
         elif isinstance(event, ev.NodeFinished):
             item.set_state("done", seconds=event.seconds)
         elif isinstance(event, ev.NodeFailed):
-            item.set_state("failed", message=event.message, field=event.field,
-                           traceback=event.traceback)
+            problem = event.problem
+            item.set_state("failed", message=problem.message, field=problem.field,
+                           traceback=problem.traceback)
         elif isinstance(event, ev.NodeSkipped):
             item.set_state("skipped")
             item.setToolTip(event.reason)

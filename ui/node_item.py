@@ -16,10 +16,10 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 from nodegraph.graph import Node
+from nodegraph.links import IN, OUT, PortRef
 from nodegraph.registry import NodeSpec, Param
 
 from . import theme
-from .port_item import IN, OUT, PortRef
 from .widgets import format_value
 
 if TYPE_CHECKING:
@@ -415,7 +415,7 @@ class NodeItem(QGraphicsItem):
                 is_param = direction == IN and self.spec is not None and \
                     self.spec.input(name) is None
                 if is_param and name not in linked and not (
-                        wiring and (self.node.id, name, IN) in wiring):
+                        wiring and PortRef(self.node.id, name, IN) in wiring):
                     if self.node.collapsed:
                         continue
                     painter.setPen(Qt.PenStyle.NoPen)  # a faint dot: links may drive params
@@ -424,7 +424,7 @@ class NodeItem(QGraphicsItem):
                     painter.drawEllipse(center, 3, 3)
                     painter.setOpacity(1.0 if not self.node.mute else 0.45)
                     continue
-                highlight = wiring is not None and (self.node.id, name, direction) in wiring
+                highlight = wiring is not None and PortRef(self.node.id, name, direction) in wiring
                 painter.setPen(s.highlight if highlight else s.border)
                 painter.setBrush(s.type_brush(type_name))
                 radius = SOCKET_R + (2 if highlight else 0)

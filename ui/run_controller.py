@@ -14,8 +14,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from nodegraph.cache import DEFAULT_BUDGET_MB
 from nodegraph.context import CancelToken
 from nodegraph.problems import WorkflowError
+from nodegraph.run_options import DEFAULT_OUTPUT_DIR, RunOptions
 
 MODELS_ENV = "NODEGRAPH_MODELS"  # where the node library looks for model folders
 _workers: weakref.WeakSet = weakref.WeakSet()
@@ -36,12 +38,12 @@ class _Worker(QObject):
     done = Signal()
 
     def __init__(self, executor_factory, document: dict[str, Any],
-                 outputs: list[str] | None, base_dir: Path | None) -> None:
+                 outputs: list[str] | None, options: RunOptions) -> None:
         super().__init__()
         self.executor_factory = executor_factory
         self.document = document
         self.outputs = outputs
-        self.base_dir = base_dir
+        self.options = options
         self.cancel = CancelToken()
         self.thread = threading.Thread(target=self._run, name="nodegraph-run", daemon=True)
         _workers.add(self)
@@ -55,9 +57,8 @@ class _Worker(QObject):
     def _run(self) -> None:
         try:
             executor = self.executor_factory()
-            executor.base_dir = self.base_dir
             executor.run(self.document, self.outputs, on_event=self.event.emit,
-                         cancel=self.cancel)
+                         cancel=self.cancel, options=self.options)
         except WorkflowError as error:
             self.rejected.emit(list(error.problems))
         except Exception as error:  # the app must survive anything a run does
@@ -75,8 +76,8 @@ class RunController(QObject):
     busy_changed = Signal(bool)
     queue_changed = Signal(int)
 
-    def __init__(self, registry, device: str = "auto", cache_mb: int = 4096,
-                 output_dir: str | os.PathLike[str] = "output",
+    def __init__(self, registry, device: str = "auto", cache_mb: int = DEFAULT_BUDGET_MB,
+                 output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT_DIR,
                  model_folders: list[str] | None = None) -> None:
         super().__init__()
         self.registry = registry
@@ -88,15 +89,14 @@ class RunController(QObject):
 
     def configure(self, device: str, cache_mb: int, output_dir: str,
                   model_folders: list[str]) -> None:
-        """New settings apply from the next run on."""
-        self.device, self.cache_mb = device, cache_mb
-        self.output_dir, self.model_folders = Path(output_dir), list(model_folders)
+        """New settings apply from the next run on (a run keeps the options it started
+        with)."""
+        self.options = RunOptions(device=device, output_dir=output_dir)
+        self.cache_mb, self.model_folders = cache_mb, list(model_folders)
         if self.model_folders:
             os.environ[MODELS_ENV] = os.pathsep.join(self.model_folders)
         if self._executor is not None:
-            self._executor.device = device
             self._executor.cache.budget_bytes = cache_mb * 1024 * 1024
-            self._executor.output_dir = self.output_dir
 
     def executor(self):
         """The executor (made on first use, so start-up never imports the executor)."""
@@ -105,7 +105,7 @@ class RunController(QObject):
             from nodegraph.executor import Executor
 
             self._executor = Executor(self.registry, NodeCache(self.cache_mb * 1024 * 1024),
-                                      device=self.device, output_dir=self.output_dir)
+                                      self.options)
         return self._executor
 
     @property
@@ -130,7 +130,8 @@ class RunController(QObject):
             return
         document, outputs, base_dir, self.current_tag = self._queue.popleft()
         self.queue_changed.emit(len(self._queue))
-        worker = _Worker(self.executor, document, outputs, base_dir)
+        options = self.options.replace(base_dir=base_dir)
+        worker = _Worker(self.executor, document, outputs, options)
         worker.event.connect(self.event)
         worker.rejected.connect(self.rejected)
         worker.crashed.connect(self.crashed)

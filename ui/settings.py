@@ -9,12 +9,15 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
+from nodegraph.cache import DEFAULT_BUDGET_MB
+from nodegraph.run_options import DEFAULT_OUTPUT_DIR
+
 MAX_RECENT = 10
 DEFAULTS: dict[str, Any] = {
     "device": "auto",
-    "cache_mb": 4096,
+    "cache_mb": DEFAULT_BUDGET_MB,
     "model_folders": [],
-    "output_dir": "output",
+    "output_dir": DEFAULT_OUTPUT_DIR,
     "autosave_seconds": 30,
     "snap_to_grid": False,
     "recent_files": [],

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 TYPE_COLORS: dict[str, str] = {
     "MODEL": "#b39ddb", "CLIP": "#ffd54f", "VAE": "#ef9a9a", "CONDITIONING": "#ffb74d",
     "LATENT": "#f48fb1", "IMAGE": "#64b5f6", "MASK": "#81c784", "NOISE": "#bdbdbd",
-    "SIGMAS": "#4db6ac", "GUIDER": "#9575cd", "SAMPLER": "#4dd0e1",
+    "GUIDER": "#9575cd", "SCHEDULER": "#4db6ac",
     "UPSCALE_MODEL": "#a1887f", "INT": "#7986cb", "FLOAT": "#aed581", "STRING": "#90a4ae",
     "BOOLEAN": "#e57373", "*": "#e0e0e0",
 }

@@ -105,7 +105,7 @@ def upscale_with_model(upscale_model: UpscaleModel, image: torch.Tensor, tile_si
         raise NodeInputError("overlap", "must be less than half the tile size")
     device = torch_device(ctx.device)
     descriptor = upscale_model.descriptor
-    dtype = compute_dtype(device)
+    dtype = compute_dtype(device, ctx.dtype)
     if dtype == torch.float16 and not descriptor.supports_half:
         dtype = torch.float32
     descriptor.to(device=device, dtype=dtype)

@@ -96,7 +96,7 @@ def _model_env(models_dir, monkeypatch, _resident):
 
 @pytest.fixture(scope="session")
 def registry():
-    from nodegraph.registry import default_registry
+    from nodegraph_app import default_registry
 
     return default_registry(plugins=False)
 

@@ -39,3 +39,11 @@ def test_models_are_moved_once():
     place(module, torch.device("cpu"), torch.float32)
     place(module, torch.device("cpu"), torch.float32)
     assert len(calls) == 1
+
+
+def test_a_run_asking_for_a_dtype_gets_it_on_any_device(monkeypatch):
+    monkeypatch.setenv("NODEGRAPH_DTYPE", "fp16")  # the run's own choice wins
+    assert compute_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
+    assert compute_dtype(torch.device("cuda"), "fp32") == torch.float32
+    with pytest.raises(ValueError, match="dtype 'fp8'"):
+        compute_dtype(torch.device("cpu"), "fp8")

@@ -14,7 +14,7 @@ from .conftest import MODEL, SINGLE, failures, run_image, txt2img_graph
 
 
 def test_node_modules_import_without_torch():
-    code = ("import sys\nfrom nodegraph.registry import default_registry\n"
+    code = ("import sys\nfrom nodegraph_app import default_registry\n"
             "r = default_registry(plugins=False)\n"
             "assert 'loaders.Checkpoint' in r and 'sampling.Sampler' in r\n"
             "bad = [m for m in ('torch', 'diffusers', 'transformers', 'cv2', 'spandrel') "
@@ -116,7 +116,7 @@ def test_cli_reports_a_corrupt_checkpoint_naming_node_and_input(tmp_path, models
 
     graph, _ = txt2img_graph(checkpoint="broken.safetensors", save=True)
     save(graph, tmp_path / "wf.json")
-    proc = subprocess.run([sys.executable, "-m", "nodegraph.cli", "run", str(tmp_path / "wf.json"),
+    proc = subprocess.run([sys.executable, "-m", "nodegraph_app", "run", str(tmp_path / "wf.json"),
                            "-o", str(tmp_path / "out"), "-q", "--device", "cpu"],
                           capture_output=True, text=True,
                           env={**__import__("os").environ, "NODEGRAPH_MODELS": str(models_dir)})

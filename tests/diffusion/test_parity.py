@@ -101,7 +101,7 @@ def test_img2img_matches_img2img_pipeline(executor, pipeline):
     g.connect(src, "image", enc, "image")
     from nodegraph.executor import Executor
 
-    ex = Executor(registry, output_dir=executor.output_dir, device="cpu")
+    ex = Executor(registry, options=executor.options)
     result = ex.run(g, outputs=[dec], keep_values=True)
     assert not result.failures, {k: str(v) for k, v in result.failures.items()}
     ours = result.values[dec][0].numpy()
@@ -249,3 +249,23 @@ def test_an_inpainting_model_refuses_a_plain_latent(test_executor, inpaint_folde
     field, message = failures(result)[ids["sampler"]]
     assert field == "latent" and "VAE encode (inpainting model)" in message
     assert "takes 9 channels: 4 latent + 5 for inpainting" in message
+
+
+def test_guidance_rescale_matches_the_pipeline(executor, pipeline):
+    graph, ids = txt2img_graph(sampler="euler", steps=4, scale=7.0, seed=3,
+                               prompt="a red house", negative="blurry")
+    graph.set_param(ids["guider"], "guidance_rescale", 0.7)
+    ours, _ = run_image(executor, graph, ids)
+    base_scheduler = pipeline.scheduler
+    try:
+        pipe = _with_scheduler(pipeline, "euler")
+        ref = pipe("a red house", negative_prompt="blurry", num_inference_steps=4,
+                   guidance_scale=7.0, guidance_rescale=0.7, height=64, width=64,
+                   generator=torch.Generator("cpu").manual_seed(3), output_type="np").images
+        plain = pipe("a red house", negative_prompt="blurry", num_inference_steps=4,
+                     guidance_scale=7.0, height=64, width=64,
+                     generator=torch.Generator("cpu").manual_seed(3), output_type="np").images
+    finally:
+        pipeline.scheduler = base_scheduler
+    assert np.abs(ours.numpy() - ref).max() <= 1e-4
+    assert np.abs(ref - plain).max() > 1e-3  # the rescale changed the picture

@@ -13,8 +13,8 @@ from .conftest import MODEL, TENSORS, failures, run_image, txt2img_graph
 
 def test_sweep_loads_and_encodes_once_and_cfg_change_reruns_only_guider_and_after(
         tmp_path, capsys):
-    from nodegraph.cli import main
     from nodegraph.workflow import save
+    from nodegraph_app import main
 
     graph, ids = txt2img_graph(save=True, steps=2)
     save(graph, tmp_path / "wf.json")

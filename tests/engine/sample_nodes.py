@@ -57,7 +57,7 @@ def registry() -> Registry:
     """The built-in nodes plus these test nodes."""
     import sys
 
-    from nodegraph.registry import default_registry
+    from nodegraph_app import default_registry
 
     reg = default_registry(plugins=False)
     reg.add_module(sys.modules[__name__])

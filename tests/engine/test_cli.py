@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from nodegraph.cli import main
 from nodegraph.graph import Graph
 from nodegraph.workflow import save
+from nodegraph_app import main
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_node_failure_exits_1_naming_the_node(tmp_path):
     graph.connect(load.id, "image", preview.id, "images")
     path = tmp_path / "wf.json"
     save(graph, path)
-    result = subprocess.run([sys.executable, "-m", "nodegraph.cli", "run", str(path)],
+    result = subprocess.run([sys.executable, "-m", "nodegraph_app", "run", str(path)],
                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 1
     assert "node Photo (#1), param 'path': file not found" in result.stderr

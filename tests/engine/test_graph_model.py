@@ -2,7 +2,16 @@
 
 import pytest
 
-from nodegraph.graph import Graph, GraphError
+from nodegraph.graph import (
+    Graph,
+    GraphError,
+    LinkAdded,
+    LinkRemoved,
+    NodeAdded,
+    NodeChanged,
+    NodeRemoved,
+    ParamChanged,
+)
 
 
 def test_mutations_emit_change_events_and_can_be_undone():
@@ -15,10 +24,9 @@ def test_mutations_emit_change_events_and_can_be_undone():
     graph.set_param(a.id, "width", 16)
     graph.set_node_attr(b.id, "pos", (10, 20))
     node, links = graph.remove_node(a.id)
-    assert [c.kind for c in changes] == ["node_added", "node_added", "link_added",
-                                         "param_changed", "node_changed", "link_removed",
-                                         "node_removed"]
-    assert changes[3].data == {"node_id": "1", "name": "width", "old": 8, "value": 16}
+    assert [type(c) for c in changes] == [NodeAdded, NodeAdded, LinkAdded, ParamChanged,
+                                          NodeChanged, LinkRemoved, NodeRemoved]
+    assert changes[3] == ParamChanged(node_id="1", name="width", old=8, value=16)
     assert links == [link] and graph.links == {}
     graph.restore_node(node, links)
     assert graph.link_into(b.id, "image") == link

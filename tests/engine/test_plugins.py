@@ -30,7 +30,7 @@ def test_plugin_nodes_appear_in_the_registry_and_the_cli(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
-        from nodegraph.cli import main
+        from nodegraph_app import main
         sys.exit(main(["nodes"]))
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

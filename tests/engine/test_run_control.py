@@ -146,3 +146,21 @@ def test_headless_runs_tell_nodes_to_skip_previews(registry, tmp_path):
     headless = Executor(registry, output_dir=tmp_path, previews=False).run(
         graph, [flag.id], keep_values=True)
     assert (watched.values[flag.id], headless.values[flag.id]) == ((1,), (0,))
+
+
+def test_run_time_failures_and_validation_problems_share_one_shape(executor):
+    from nodegraph.problems import Problem
+
+    graph = Graph()
+    number = graph.add_node("test.Number", {"value": 4})
+    bad = graph.add_node("test.Fail", title="Breaker")
+    graph.connect(number.id, "value", bad.id, "a")
+    graph.connect(bad.id, "value", graph.add_node("test.Sink").id, "a")
+    events = []
+    failure = executor.run(graph, on_event=events.append).failures[bad.id]
+    assert isinstance(failure, Problem)
+    data = failure.to_json()
+    assert data["code"] == "node_failed" and data["node_id"] == bad.id
+    assert data["node_title"] == "Breaker" and data["message"] == "RuntimeError: cannot handle 4"
+    assert "Traceback" in data["traceback"]
+    assert [e.problem for e in events if isinstance(e, NodeFailed)] == [failure]

@@ -16,7 +16,8 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QEvent, QTimer
 from PySide6.QtWidgets import QApplication
 
-from nodegraph.registry import Registry, default_registry
+from nodegraph.registry import Registry
+from nodegraph_app import default_registry
 
 from . import slow_nodes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
-from ui.port_item import IN, OUT
+from nodegraph.links import IN, OUT
 
 
 def vp(window, scene_point: QPointF) -> QPoint:

@@ -33,7 +33,7 @@ def test_screenshot_after_run_writes_the_window_image(tmp_path, config_dir):
     save(graph, tmp_path / "wf.json")
     shot = tmp_path / "shot.png"
     result = subprocess.run(
-        [sys.executable, "-m", "nodegraph.cli", "gui", str(tmp_path / "wf.json"),
+        [sys.executable, "-m", "nodegraph_app", "gui", str(tmp_path / "wf.json"),
          "--screenshot", str(shot), "--run"],
         capture_output=True, text=True, env=_env(config_dir), cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -49,7 +49,7 @@ STARTUP = """
 import sys, time
 from ui.app import make_app
 app = make_app()
-from nodegraph.registry import default_registry
+from nodegraph_app import default_registry
 from ui.main_window import MainWindow
 window = MainWindow(default_registry())
 window.show()
@@ -125,7 +125,7 @@ def test_screenshot_run_of_an_invalid_workflow_exits_with_2(tmp_path, config_dir
     graph.add_node("image.Preview", {}, id="1")
     save(graph, tmp_path / "bad.json")
     result = subprocess.run(
-        [sys.executable, "-m", "nodegraph.cli", "gui", str(tmp_path / "bad.json"),
+        [sys.executable, "-m", "nodegraph_app", "gui", str(tmp_path / "bad.json"),
          "--screenshot", str(tmp_path / "shot.png"), "--run"],
         capture_output=True, text=True, env=_env(config_dir), cwd=tmp_path, timeout=300)
     assert result.returncode == 2

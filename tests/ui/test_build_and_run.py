@@ -7,8 +7,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from nodegraph.links import IN, OUT, PortRef
 from nodegraph.workflow import dumps
-from ui.port_item import IN, OUT
 
 from .helpers import drag, port_point, quick_add, type_into_field, vp, wire
 
@@ -102,8 +102,8 @@ def test_wiring_highlights_compatible_ports_while_dragging(qtbot, make_window):
     QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
     QTest.mouseMove(viewport, start + QPoint(40, 40))
     targets = window.canvas.wire_targets
-    assert (invert, "image", IN) in targets
-    assert not any(t[0] == number for t in targets)
+    assert PortRef(invert, "image", IN) in targets
+    assert not any(t.node_id == number for t in targets)
     QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                        start + QPoint(40, 40))
 

@@ -113,7 +113,7 @@ def test_settings_apply_to_the_next_run(qtbot, make_window, tmp_path):
     window.runs.configure(s.get("device"), s.get("cache_mb"), s.get("output_dir"),
                           s.get("model_folders"))
     executor = window.runs.executor()
-    assert executor.device == "cpu" and executor.cache.budget_bytes == 256 * 1024 * 1024
+    assert window.runs.options.device == "cpu" and executor.cache.budget_bytes == 256 * 1024 * 1024
     import os
 
     assert os.environ["NODEGRAPH_MODELS"] == str(tmp_path / "models")

@@ -108,13 +108,13 @@ CRASHER = textwrap.dedent("""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
     app = QApplication([])
-    from nodegraph.registry import default_registry
+    from nodegraph_app import default_registry
     from ui.main_window import MainWindow
     window = MainWindow(default_registry(plugins=False))
     editor = window.canvas.editor
     a = editor.add_node("image.Solid", (0, 0))
     b = editor.add_node("image.Invert", (300, 0))
-    from ui.port_item import PortRef
+    from nodegraph.links import PortRef
     editor.connect(PortRef(a, "image", "out"), PortRef(b, "image", "in"))
     editor.set_param(a, "color", "#00ff00")
     window.autosaver.save_now()

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _gui(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    return subprocess.run([sys.executable, "-m", "nodegraph.cli", "gui", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "nodegraph_app", "gui", *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from ui.port_item import IN
+from nodegraph.links import IN
 
 from .helpers import click, drag, port_point, quick_add, vp, wire
 

@@ -22,7 +22,7 @@ def _gui(env_changes: dict[str, str], *args: str) -> subprocess.CompletedProcess
     }
     env.update(env_changes)
     return subprocess.run(
-        [sys.executable, "-m", "nodegraph.cli", "gui", *args],
+        [sys.executable, "-m", "nodegraph_app", "gui", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -9,8 +9,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from nodegraph.graph import Graph
+from nodegraph.links import IN, OUT, PortRef
 from nodegraph.workflow import dumps, save
-from ui.port_item import IN, OUT, PortRef, check_link
 
 from .helpers import drag, field_point, quick_add, vp
 
@@ -55,7 +55,7 @@ def _random_edit(rng: random.Random, window) -> None:
             inputs = list(canvas.nodes[dst].layout.inputs)
             if inputs:
                 a, b = PortRef(src, out, OUT), PortRef(dst, rng.choice(inputs), IN)
-                if check_link(graph, window.registry, a, b) is None:
+                if graph.rules.check(graph, a, b) is None:
                     editor.connect(a, b)
     elif op == "disconnect" and graph.links:
         editor.delete(link_ids=[rng.choice(list(graph.links))])
