@@ -5,6 +5,7 @@ folder beside a single file, or the architecture configs kept in nodes/configs/.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -154,15 +155,64 @@ def _load_state(module: Any, state: dict[str, Any], what: str, arch: str) -> Non
             f"put its diffusers configs in a '<name>.config' folder beside the file")
 
 
+def fit_text_keys(encoder: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """Text-encoder weights named as ``encoder`` names them. Original checkpoints (and
+    diffusers' conversion of them) keep transformers 4's ``text_model.`` level, which
+    transformers 5's CLIPTextModel no longer has (CLIPTextModelWithProjection still does);
+    a file without the level is fitted the other way."""
+    own = set(encoder.state_dict()) | {n for n, _ in encoder.named_buffers()}
+    fitted = {}
+    for key, value in state.items():
+        if key not in own:
+            if key.startswith("text_model.") and key.removeprefix("text_model.") in own:
+                key = key.removeprefix("text_model.")
+            elif "text_model." + key in own:
+                key = "text_model." + key
+        fitted[key] = value
+    return fitted
+
+
+_LAYER_RE = re.compile(r"(?:^|\.)encoder\.layers\.(\d+)\.")
+
+
+def _drop_unused_layers(state: dict[str, Any], layers: int, unused: int) -> dict[str, Any]:
+    """Without the final ``unused`` OpenCLIP blocks: SD2.x reads the penultimate layer of
+    its 24, so its text encoder has 23 and the file's last block is never run."""
+
+    def keep(key: str) -> bool:
+        match = _LAYER_RE.search(key)
+        return match is None or not layers <= int(match.group(1)) < layers + unused
+
+    return {k: v for k, v in state.items() if keep(k)}
+
+
+def text_encoder_state(checkpoint: dict[str, Any], entry: dict[str, Any],
+                       encoder: Any) -> dict[str, Any]:
+    """One text encoder's weights from an original checkpoint, named as ``encoder`` (a
+    transformers model) names them; ``entry`` is its record in nodes/configs/<arch>.json."""
+    from diffusers.loaders.single_file_utils import (
+        convert_ldm_clip_checkpoint,
+        convert_open_clip_checkpoint,
+    )
+
+    prefix = entry["prefix"]
+    if entry["layout"] == "clip":
+        state = convert_ldm_clip_checkpoint(
+            {k: v for k, v in checkpoint.items() if k.startswith(prefix)}, remove_prefix=prefix)
+    else:
+        state = convert_open_clip_checkpoint(encoder, checkpoint, prefix=prefix)
+        state = _drop_unused_layers(state, encoder.config.num_hidden_layers,
+                                    int(entry.get("unused_final_layers", 0)))
+    return fit_text_keys(encoder, state)
+
+
 def load_single_file(path: Path) -> Components:
     """An original-format (LDM/SGM) checkpoint in one .safetensors file."""
     import transformers
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders.single_file_utils import (
-        convert_ldm_clip_checkpoint,
         convert_ldm_unet_checkpoint,
         convert_ldm_vae_checkpoint,
-        convert_open_clip_checkpoint,
     )
 
     from .clip_tokenizer import standard_clip_tokenizer
@@ -190,11 +240,7 @@ def load_single_file(path: Path) -> Components:
         te_config = config(name, entry["config"])
         te_config = {k: v for k, v in te_config.items() if not k.startswith("_")}
         encoder = cls(transformers.CLIPTextConfig(**te_config))
-        if entry["layout"] == "clip":
-            state = convert_ldm_clip_checkpoint(checkpoint, remove_prefix=entry["prefix"])
-        else:
-            state = convert_open_clip_checkpoint(encoder, checkpoint, prefix=entry["prefix"])
-        _load_state(encoder, state, name, arch)
+        _load_state(encoder, text_encoder_state(checkpoint, entry, encoder), name, arch)
         tok_name = "tokenizer" if index == 0 else f"tokenizer_{index + 1}"
         if sidecar is not None and (sidecar / tok_name).is_dir():
             tokenizer = _load_tokenizer(sidecar / tok_name, None)
