@@ -295,18 +295,44 @@ def load_checkpoint_node(checkpoint: str) -> tuple[ModelHandle, ClipHandle, VaeH
 
 
 # -- LoRA -------------------------------------------------------------------------------------
-def read_lora(path: Path) -> tuple[dict[str, Any], dict[str, float] | None]:
-    """A LoRA file's state dict in diffusers' layout (kohya files are converted)."""
+def read_lora(path: Path) -> tuple[dict[str, Any], dict[str, float] | None,
+                                 dict[str, Any] | None]:
+    """A LoRA file's state dict in diffusers' layout (kohya files are converted), its
+    network alphas (kohya's ``.alpha`` tensors) and its peft settings (diffusers/peft
+    store rank, lora_alpha and target modules as JSON in the safetensors metadata under
+    ``lora_adapter_metadata``, keys prefixed ``unet.`` / ``text_encoder.``)."""
     from diffusers.loaders import StableDiffusionLoraLoaderMixin
 
     state = _read_safetensors(path)
     if not any("lora" in k for k in state):
         raise CheckpointError(f"{path.name} holds no LoRA weights")
     state_dict, alphas = StableDiffusionLoraLoaderMixin.lora_state_dict(state)
+    metadata = _lora_metadata(path)
     if not any(k.startswith(("unet.", "text_encoder")) for k in state_dict):
         # a diffusers LoRA saved for the UNet alone, without prefixes
         state_dict = {f"unet.{k}": v for k, v in state_dict.items()}
-    return state_dict, alphas
+        if metadata is not None and not any(k.startswith("unet.") for k in metadata):
+            metadata = {f"unet.{k}": v for k, v in metadata.items()}
+    if alphas and metadata:  # diffusers refuses both; the tensors are the file's own
+        metadata = None
+    return state_dict, alphas, metadata
+
+
+def _lora_metadata(path: Path) -> dict[str, Any] | None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        raw = (handle.metadata() or {}).get("lora_adapter_metadata")
+    if not raw:
+        return None
+    try:
+        metadata = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path.name}: its lora_adapter_metadata is not valid JSON "
+                              f"({error})") from None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path.name}: its lora_adapter_metadata is not a JSON object")
+    return metadata
 
 
 def check_lora_fits(patch: LoraPatch, model: ModelHandle, clip: ClipHandle) -> None:
@@ -352,16 +378,18 @@ def _lora_fingerprint(params: dict[str, Any]) -> Any:
 def load_lora_node(model: ModelHandle, clip: ClipHandle, lora: str, unet_strength: float,
                    clip_strength: float) -> tuple[ModelHandle, ClipHandle]:
     """Apply a LoRA (diffusers or kohya layout) with separate UNet and text-encoder
-    strengths. Stackable; the base model stays untouched (the LoRA is active only while
-    a node downstream uses the model)."""
+    strengths; its scale (alpha / rank) comes from the file (kohya alphas, or the
+    lora_alpha diffusers/peft keep in its metadata), as diffusers applies it. Stackable;
+    the base model stays untouched (the LoRA is active only while a node downstream uses
+    the model)."""
     if model.components is not clip.components:
         raise NodeInputError("clip", "model and clip come from different checkpoints")
     try:
         path = model_files.resolve(lora, "lora")
-        state_dict, alphas = read_lora(path)
+        state_dict, alphas, metadata = read_lora(path)
     except (FileNotFoundError, CheckpointError) as error:
         raise NodeInputError("lora", str(error)) from None
-    patch = LoraPatch(lora, state_dict, alphas, unet_strength, clip_strength)
+    patch = LoraPatch(lora, state_dict, alphas, unet_strength, clip_strength, metadata)
     check_lora_fits(patch, model, clip)
     new_model = model.with_lora(patch) if unet_strength != 0 and patch.has_unet() else model
     new_clip = clip.with_lora(patch) if clip_strength != 0 else clip

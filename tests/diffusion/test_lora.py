@@ -88,3 +88,45 @@ def test_a_lora_for_another_architecture_is_refused_by_its_node(executor):
     base, _ = run_image(executor, *txt2img_graph(steps=2, seed=5))  # the base model is intact
     fresh_base, _ = run_image(executor, *txt2img_graph(steps=2, seed=5))
     assert torch.equal(base, fresh_base)
+
+
+def test_a_lora_with_alpha_in_its_metadata_matches_the_pipeline(executor, models_dir):
+    """diffusers/peft save lora_alpha in the file's metadata (lora_adapter_metadata), not
+    as tensors: alpha 8 at rank 4 scales the LoRA by 2, as StableDiffusionPipeline does."""
+    import numpy as np
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+    from transformers import CLIPTextModel
+
+    from .conftest import MODEL
+
+    folder = models_dir / "loras"
+    name = "alpha8_rank4.safetensors"
+    if not (folder / name).exists():
+        unet = UNet2DConditionModel.from_pretrained(models_dir / MODEL / "unet")
+        text = CLIPTextModel.from_pretrained(models_dir / MODEL / "text_encoder")
+        torch.manual_seed(321)
+        unet_config = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False,
+                                 target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+        text_config = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False,
+                                 target_modules=["q_proj", "v_proj"])
+        unet.add_adapter(unet_config)
+        inject_adapter_in_model(text_config, text)
+        StableDiffusionPipeline.save_lora_weights(
+            folder, weight_name=name,
+            unet_lora_layers=get_peft_model_state_dict(unet),
+            text_encoder_lora_layers=get_peft_model_state_dict(text),
+            unet_lora_adapter_metadata=unet_config.to_dict(),
+            text_encoder_lora_adapter_metadata=text_config.to_dict())
+    ours, _ = run_image(executor, *txt2img_graph(lora=name, sampler="ddim", steps=3, seed=8,
+                                                 scale=6.0))
+    pipe = StableDiffusionPipeline.from_pretrained(
+        models_dir / MODEL, safety_checker=None, requires_safety_checker=False,
+        local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(folder / name)
+    ref = pipe("a photo of an astronaut", negative_prompt="blurry", num_inference_steps=3,
+               guidance_scale=6.0, height=64, width=64, output_type="np",
+               generator=torch.Generator("cpu").manual_seed(8)).images
+    diff = np.abs(ours.numpy() - ref).max()
+    assert diff <= 1e-4, f"LoRA with lora_alpha metadata: max abs pixel difference {diff}"
