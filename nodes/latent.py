@@ -93,7 +93,9 @@ def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
                                   factor, 1, *tiles, ctx.check_cancelled)
         else:
             latents = model.encode(pixels).latent_dist.mode()
-    return ((latents.float() - vae.shift_factor) * vae.scaling_factor).cpu()
+    # contiguous: an image [B,H,W,C] moved to [B,C,H,W] leaves the VAE's output with
+    # channels_last strides, and the UNet and decoder then compute ~1e-5 differently
+    return ((latents.float() - vae.shift_factor) * vae.scaling_factor).cpu().contiguous()
 
 
 @node("latent.InpaintEncode", "VAE encode (inpainting model)", "latent",

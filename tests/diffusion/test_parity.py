@@ -241,6 +241,28 @@ def test_inpainting_model_matches_the_inpaint_pipeline(test_executor, inpaint_fo
                        original.masked_select(outside.expand_as(original)))
 
 
+def test_inpainting_model_below_strength_1_decodes_like_the_same_latent_from_elsewhere(
+        test_executor, inpaint_folder):
+    """The latent of VAE encode (inpainting model) is contiguous, so the unmasked part,
+    kept from it, decodes exactly as the same values from anywhere else do."""
+    from .conftest import TENSORS, replay_from_a_contiguous_copy
+
+    TENSORS["inpaint-image"] = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(3))
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 8:40, 8:40] = 1.0
+    TENSORS["inpaint-mask"] = mask
+    graph, enc, smp = _inpaint_graph(keep_unmasked=True)
+    sched = next(n.id for n in graph.nodes.values() if n.type == "sampling.Scheduler")
+    graph.set_param(sched, "denoise", 0.6)
+    ck = next(n.id for n in graph.nodes.values() if n.type == "loaders.Checkpoint")
+    dec = graph.add_node("latent.VAEDecode", {}).id
+    graph.connect(ck, "vae", dec, "vae")
+    graph.connect(smp, "latent", dec, "latent")
+    latent, encoded, replayed = replay_from_a_contiguous_copy(test_executor, graph, enc, dec)
+    assert latent["samples"].is_contiguous() and latent["inpaint_concat"].is_contiguous()
+    assert torch.equal(encoded, replayed)
+
+
 def test_an_inpainting_model_refuses_a_plain_latent(test_executor, inpaint_folder):
     from .conftest import failures
 
