@@ -1,7 +1,8 @@
 """Latents: empty latents, VAE encode/decode (tiled for large images), the inpainting
 noise mask and latent upscaling. LATENT is a dict: "samples" [B,C,h,w] float32, optional
-"noise_mask" (MASK, pixel or latent size), "scale_factor" (pixels per latent cell) and,
-for inpainting models, "inpaint_concat" [B,1+C,h,w] (mask and masked-image latents)."""
+"noise_mask" (MASK, pixel or latent size), "scale_factor" (pixels per latent cell),
+for inpainting models "inpaint_concat" [B,1+C,h,w] (mask and masked-image latents), and
+"posterior_draw" (seed, shape) when VAE encode sampled the posterior with a seed."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from nodegraph.registry import (
     Output,
     node,
 )
-from nodegraph.types import IMAGE, LATENT, MASK, MODEL, VAE
+from nodegraph.types import IMAGE, LATENT, MASK, MODEL, NOISE, VAE
 
 from .devices import torch_device
+from .sampling import POSTERIOR_DRAW, NoiseSource
 
 if TYPE_CHECKING:
     import torch
@@ -55,18 +57,39 @@ TILE_PARAMS = [BoolParam("tiled", False, description="work in tiles (large image
                IntParam("overlap", 64, 0, 1024, 8, description="tile overlap in pixels")]
 
 
+POSTERIOR_MODES = ("mean", "sample")
+
+
 @node("latent.VAEEncode", "VAE encode", "latent",
-      inputs=[Input("vae", VAE), Input("image", IMAGE)],
-      params=TILE_PARAMS,
+      inputs=[Input("vae", VAE), Input("image", IMAGE),
+              Input("noise", NOISE, optional=True,
+                    description="the seed to sample the posterior with ('sample'); link "
+                                "the Sampler's Noise to reproduce diffusers' pipelines")],
+      params=[EnumParam("posterior", POSTERIOR_MODES, "mean",
+                        description="mean: the VAE posterior's mean, the same latent for "
+                                    "every seed (as ComfyUI); sample: a draw from it with the "
+                                    "seed's generator (as diffusers' img2img pipeline)"),
+              *TILE_PARAMS],
       outputs=[Output("latent", LATENT)])
-def vae_encode(vae: VaeHandle, image: torch.Tensor, tiled: bool, tile_size: int, overlap: int,
-               ctx: NodeContext) -> dict[str, Any]:
-    """Image -> latent (the mean of the VAE's posterior, times its scaling factor). Tiled
-    encoding bounds memory for large images."""
+def vae_encode(vae: VaeHandle, image: torch.Tensor, noise: NoiseSource | None, posterior: str,
+               tiled: bool, tile_size: int, overlap: int, ctx: NodeContext) -> dict[str, Any]:
+    """Image -> latent, times the VAE's scaling factor. posterior 'mean' (the default)
+    takes the posterior's mean; 'sample' draws from it with the linked Noise's seed, and a
+    Sampler using the same Noise then continues that seed's random stream, as the one
+    generator of diffusers' StableDiffusionImg2ImgPipeline does: the same seed gives the
+    pipeline's image. Tiled encoding bounds memory for large images."""
     factor = vae.scale_factor
     _check_image_size(image, factor)
-    samples = _encode(vae, image.movedim(-1, 1) * 2 - 1, (tiled, tile_size, overlap), ctx)
-    return {"samples": samples, "scale_factor": factor}
+    if posterior == "sample" and noise is None:
+        raise NodeInputError("noise", "posterior 'sample' draws with a seed: link a Noise "
+                             "(the Sampler's, to reproduce diffusers' pipelines)")
+    sample_with = noise if posterior == "sample" else None
+    samples = _encode(vae, image.movedim(-1, 1) * 2 - 1, (tiled, tile_size, overlap), ctx,
+                      sample_with)
+    out: dict[str, Any] = {"samples": samples, "scale_factor": factor}
+    if sample_with is not None:
+        out[POSTERIOR_DRAW] = (sample_with.seed, tuple(samples.shape))
+    return out
 
 
 def _check_image_size(image: torch.Tensor, factor: int) -> None:
@@ -77,8 +100,10 @@ def _check_image_size(image: torch.Tensor, factor: int) -> None:
 
 
 def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
-            ctx: NodeContext) -> torch.Tensor:
-    """Pixels [B,3,H,W] in [-1, 1] -> latents in sampler space (posterior mean), on CPU."""
+            ctx: NodeContext, sample_with: NoiseSource | None = None) -> torch.Tensor:
+    """Pixels [B,3,H,W] in [-1, 1] -> latents in sampler space, on CPU: the posterior's
+    mean, or with ``sample_with`` mean + std * a draw from its seed's generators (item i
+    from seed + i, as diffusers samples with a list of generators)."""
     import torch
 
     factor = vae.scale_factor
@@ -87,12 +112,24 @@ def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
     pixels = pixels.to(device, model.dtype)
     cells = (pixels.shape[-2] // factor, pixels.shape[-1] // factor)
     tiles = _tiling(*tiling, factor, cells)
+
+    def moments(t: torch.Tensor) -> torch.Tensor:
+        dist = model.encode(t).latent_dist
+        if sample_with is None:
+            return dist.mode()
+        return torch.cat([dist.mean, dist.std], dim=1)
+
     with torch.inference_mode():
         if tiles is not None:
-            latents = tiled_apply(lambda t: model.encode(t).latent_dist.mode(), pixels, cells,
-                                  factor, 1, *tiles, ctx.check_cancelled)
+            latents = tiled_apply(moments, pixels, cells, factor, 1, *tiles,
+                                  ctx.check_cancelled)
         else:
-            latents = model.encode(pixels).latent_dist.mode()
+            latents = moments(pixels)
+        if sample_with is not None:
+            mean, std = latents.chunk(2, dim=1)
+            generators = sample_with.generators(mean.shape[0])
+            eps = sample_with.draw(tuple(mean.shape), generators).to(device, mean.dtype)
+            latents = mean + std * eps
     # contiguous: an image [B,H,W,C] moved to [B,C,H,W] leaves the VAE's output with
     # channels_last strides, and the UNet and decoder then compute ~1e-5 differently
     return ((latents.float() - vae.shift_factor) * vae.scaling_factor).cpu().contiguous()

@@ -55,6 +55,7 @@ SAMPLERS: dict[str, tuple[str | None, dict[str, Any]]] = {
 BETA_SCHEDULES = {"model default": None, "linear": "linear", "scaled_linear": "scaled_linear",
                   "cosine": "squaredcos_cap_v2"}
 SEED_MOD = 2**64
+POSTERIOR_DRAW = "posterior_draw"  # LATENT key: (seed, shape) of VAE encode's posterior draw
 
 
 # -- noise ------------------------------------------------------------------------------
@@ -78,6 +79,17 @@ class NoiseSource:
 
         return torch.cat([torch.randn((1, *shape[1:]), generator=g, dtype=torch.float32)
                           for g in generators[:shape[0]]])
+
+    def generators_for(self, latent: dict[str, Any], batch: int) -> list[torch.Generator]:
+        """Generators for noising ``latent``: when VAE encode drew its posterior sample with
+        this seed, they continue after that draw, as the one generator of diffusers'
+        img2img pipeline does (posterior sample, then the initial noise, then the
+        ancestral samplers' noise)."""
+        generators = self.generators(batch)
+        drawn = latent.get(POSTERIOR_DRAW)
+        if drawn is not None and drawn[0] == self.seed:
+            self.draw(tuple(drawn[1]), generators)
+        return generators
 
 
 @node("sampling.Noise", "Noise", "sampling",
@@ -396,7 +408,7 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
     samples = latent["samples"]
     batch, _, height, width = samples.shape
     scheduler, timesteps, _ = plan.make(device)
-    generators = noise.generators(batch)
+    generators = noise.generators_for(latent, batch)
     initial_noise = noise.draw(tuple(samples.shape), generators).to(device)
     original = samples.to(device, torch.float32)
     full = plan.denoise >= 1.0
@@ -452,7 +464,8 @@ def sampler_node(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     device = torch_device(ctx.device)
     result = run_sampler(guider, scheduler, noise, latent, m, add_noise, device, ctx.progress,
                           ctx.previews)
-    out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
+    out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask",
+                                                         POSTERIOR_DRAW)}
     out["samples"] = result
     return out
 
@@ -518,7 +531,7 @@ def add_noise_node(scheduler: SchedulePlan, noise: NoiseSource, latent: dict[str
     import torch
 
     samples = latent["samples"].float()
-    generators = noise.generators(samples.shape[0])
+    generators = noise.generators_for(latent, samples.shape[0])
     eps = noise.draw(tuple(samples.shape), generators)
     if mode == "strength":
         if int(scheduler.steps * strength) < 1:

@@ -126,6 +126,80 @@ def test_img2img_matches_img2img_pipeline(executor, pipeline):
     assert diff <= 1e-4, f"img2img: max abs pixel difference {diff}"
 
 
+def _img2img_graph(posterior: str, seed: int, strength: float, sampler: str):
+    from nodegraph.graph import Graph
+
+    g = Graph()
+    ids = {"ckpt": g.add_node("loaders.Checkpoint", {"checkpoint": MODEL}).id,
+           "image": g.add_node("test.Image", {"key": "img2img"}).id,
+           "noise": g.add_node("sampling.Noise", {"seed": seed}).id,
+           "enc": g.add_node("latent.VAEEncode", {"posterior": posterior}).id,
+           "pos": g.add_node("conditioning.TextEncode", {"text": "a red house"}).id,
+           "neg": g.add_node("conditioning.TextEncode", {"text": "blurry"}).id,
+           "sched": g.add_node("sampling.Scheduler", {"sampler": sampler, "steps": 10,
+                                                     "denoise": strength}).id,
+           "guider": g.add_node("sampling.CFGGuider", {"scale": 5.0}).id,
+           "sampler": g.add_node("sampling.Sampler", {}).id}
+    for src, out, dst, inp in (
+            ("ckpt", "vae", "enc", "vae"), ("image", "image", "enc", "image"),
+            ("noise", "noise", "enc", "noise"), ("ckpt", "clip", "pos", "clip"),
+            ("ckpt", "clip", "neg", "clip"), ("ckpt", "model", "sched", "model"),
+            ("ckpt", "model", "guider", "model"), ("pos", "conditioning", "guider", "positive"),
+            ("neg", "conditioning", "guider", "negative"),
+            ("guider", "guider", "sampler", "guider"),
+            ("sched", "scheduler", "sampler", "scheduler"),
+            ("noise", "noise", "sampler", "noise"), ("enc", "latent", "sampler", "latent")):
+        g.connect(ids[src], out, ids[dst], inp)
+    return g, ids
+
+
+@pytest.mark.parametrize("sampler", ["euler", "euler_ancestral"])
+def test_img2img_with_a_sampled_posterior_reproduces_the_pipelines_image(
+        test_executor, pipeline, sampler):
+    """VAE encode 'sample' + the same Noise on the Sampler = StableDiffusionImg2ImgPipeline
+    given the image and that seed (its one generator draws the posterior sample, then the
+    noise, then the ancestral noise). 'mean' (the default) is another image."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    from .conftest import TENSORS
+
+    image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(9))
+    TENSORS["img2img"] = image
+    graph, ids = _img2img_graph("sample", seed=12, strength=0.3, sampler=sampler)
+    result = test_executor.run(graph, outputs=[ids["sampler"]], keep_values=True)
+    assert not result.failures, {k: str(v) for k, v in result.failures.items()}
+    ours = result.values[ids["sampler"]][0]["samples"]
+    name, overrides = SAMPLERS[sampler]
+    import diffusers
+
+    scheduler = getattr(diffusers, name).from_config({**pipeline.scheduler.config, **overrides})
+    pipe = StableDiffusionImg2ImgPipeline(**{**pipeline.components, "scheduler": scheduler})
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe("a red house", image=image.movedim(-1, 1), strength=0.3,
+               num_inference_steps=10, guidance_scale=5.0, negative_prompt="blurry",
+               generator=torch.Generator("cpu").manual_seed(12), output_type="latent").images
+    diff = (ours - ref).abs().max().item()
+    print(f"{sampler}: sampled posterior vs pipeline {diff:.2e}")
+    assert diff <= 1e-4, f"img2img, sampled posterior: max abs latent difference {diff}"
+    graph.set_param(ids["enc"], "posterior", "mean")
+    mean = test_executor.run(graph, outputs=[ids["sampler"]], keep_values=True)
+    mean_diff = (mean.values[ids["sampler"]][0]["samples"] - ref).abs().max().item()
+    print(f"{sampler}: posterior mean vs pipeline {mean_diff:.2e}")
+    assert mean_diff > 1e-2
+
+
+def test_sampling_the_posterior_without_a_noise_names_the_input(test_executor):
+    from .conftest import TENSORS, failures
+
+    TENSORS["img2img"] = torch.rand(1, 64, 64, 3)
+    graph, ids = _img2img_graph("sample", seed=1, strength=0.5, sampler="euler")
+    link = next(k for k, v in graph.links.items() if v.dst == ids["enc"] and
+                v.dst_input == "noise")
+    graph.disconnect(link)
+    field, message = failures(test_executor.run(graph, outputs=[ids["sampler"]]))[ids["enc"]]
+    assert field == "noise" and "link a Noise" in message
+
+
 def test_a_model_like_the_shipped_default_loads_and_matches_the_pipeline(executor, models_dir):
     """3-block VAE (latent cell 4 px), 32-token text window, DDIM: through the ordinary
     loader, and equal to the pipeline."""
