@@ -268,16 +268,27 @@ def vae_decode(vae: VaeHandle, latent: dict[str, Any], tiled: bool, tile_size: i
     return image.movedim(1, -1).cpu().contiguous()
 
 
+MASK_MODES = ("soft", "binary")
+
+
 @node("latent.SetNoiseMask", "Set latent noise mask", "latent",
       inputs=[Input("latent", LATENT), Input("mask", MASK)],
+      params=[EnumParam("mode", MASK_MODES, "soft",
+                        description="soft: blend by the mask's value, so feathered edges "
+                                    "blend (as ComfyUI); binary: repaint where the mask is "
+                                    ">= 0.5, keep the rest (as diffusers' inpaint pipeline)")],
       outputs=[Output("latent", LATENT)])
-def set_noise_mask(latent: dict[str, Any], mask: torch.Tensor) -> dict[str, Any]:
+def set_noise_mask(latent: dict[str, Any], mask: torch.Tensor, mode: str) -> dict[str, Any]:
     """Inpainting: only the masked region (mask 1) is regenerated; the rest is reset to
     the noised original at every step and survives exactly. The mask may be at image or
-    latent size."""
+    latent size. mode 'soft' (the default) blends by the mask's value at every step;
+    'binary' first rounds it at 0.5, as StableDiffusionInpaintPipeline does (with VAE encode
+    'sample' and the same Noise, a 4-channel model then gives that pipeline's image)."""
     from .sampling import latent_mask
 
     latent_mask(mask, latent["samples"], "mask")  # checks size and batch
+    if mode == "binary":
+        mask = (mask.float() >= 0.5).float()
     return {**latent, "noise_mask": mask}
 
 

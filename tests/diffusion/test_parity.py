@@ -188,6 +188,43 @@ def test_img2img_with_a_sampled_posterior_reproduces_the_pipelines_image(
     assert mean_diff > 1e-2
 
 
+def test_binary_noise_mask_reproduces_the_inpaint_pipeline_with_an_ordinary_model(
+        test_executor, pipeline):
+    """A 4-channel model: VAE encode 'sample' -> Set latent noise mask 'binary' -> Sampler
+    with one Noise = StableDiffusionInpaintPipeline (mask binarised at 0.5, posterior
+    sampled with the seed's generator). The default 'soft' blends a feathered edge instead."""
+    from diffusers import StableDiffusionInpaintPipeline
+
+    from .conftest import TENSORS
+
+    image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(4))
+    ramp = torch.linspace(0, 1, 64)  # a feathered mask: 0 on the left, 1 on the right
+    mask = ramp[None, None, :].expand(1, 64, 64).clone()
+    TENSORS["img2img"], TENSORS["soft-mask"] = image, mask
+    graph, ids = _img2img_graph("sample", seed=5, strength=1.0, sampler="ddim")
+    ids["mask"] = graph.add_node("test.Mask", {"key": "soft-mask"}).id
+    ids["setmask"] = graph.add_node("latent.SetNoiseMask", {"mode": "binary"}).id
+    graph.connect(ids["enc"], "latent", ids["setmask"], "latent")
+    graph.connect(ids["mask"], "mask", ids["setmask"], "mask")
+    graph.connect(ids["setmask"], "latent", ids["sampler"], "latent")
+    pipe = StableDiffusionInpaintPipeline(**pipeline.components)
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe("a red house", image=image.movedim(-1, 1), mask_image=mask[:, None],
+               strength=1.0, num_inference_steps=10, guidance_scale=5.0,
+               negative_prompt="blurry", height=64, width=64,
+               generator=torch.Generator("cpu").manual_seed(5), output_type="latent").images
+
+    def run(mode: str) -> torch.Tensor:
+        graph.set_param(ids["setmask"], "mode", mode)
+        result = test_executor.run(graph, outputs=[ids["sampler"]], keep_values=True)
+        assert not result.failures, {k: str(v) for k, v in result.failures.items()}
+        return result.values[ids["sampler"]][0]["samples"]
+
+    binary, soft = (run("binary") - ref).abs().max().item(), (run("soft") - ref).abs().max().item()
+    print(f"inpainting vs pipeline: binary {binary:.2e}, soft {soft:.2e}")
+    assert binary <= 1e-4 < 1e-2 < soft
+
+
 def test_sampling_the_posterior_without_a_noise_names_the_input(test_executor):
     from .conftest import TENSORS, failures
 
