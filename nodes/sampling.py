@@ -227,7 +227,10 @@ class CFGGuider:
 
     @property
     def uses_uncond(self) -> bool:
-        return self.scale != 1.0 and self.negative is not None
+        """Guidance runs only above scale 1 and with a negative, as in diffusers'
+        pipelines (do_classifier_free_guidance = guidance_scale > 1): at or below 1 the
+        positive prediction alone is used."""
+        return self.scale > 1.0 and self.negative is not None
 
     def prepare(self, batch: int, height: int, width: int, device: Any,
                 dtype: Any) -> dict[str, Any]:
@@ -295,16 +298,26 @@ class CFGGuider:
         return guided
 
 
+NEGATIVE_HELP = ("unlinked: no guidance, the positive prompt alone (diffusers' "
+                 "guidance_scale 1), not diffusers' default empty negative prompt: for that, "
+                 "link a Text encode of an empty prompt")
+
+
 @node("sampling.CFGGuider", "CFG guider", "sampling",
       inputs=[Input("model", MODEL), Input("positive", CONDITIONING),
-              Input("negative", CONDITIONING, optional=True)],
-      params=[FloatParam("scale", 7.5, 0.0, 100.0, 0.1),
+              Input("negative", CONDITIONING, optional=True, description=NEGATIVE_HELP)],
+      params=[FloatParam("scale", 7.5, 0.0, 100.0, 0.1,
+                         description="guidance strength; at or below 1 guidance is off (the "
+                                     "positive prompt alone), as in diffusers"),
               FloatParam("guidance_rescale", 0.0, 0.0, 1.0)],
       outputs=[Output("guider", GUIDER)])
 def cfg_guider(model: ModelHandle, positive: Conditioning, negative: Conditioning | None,
                scale: float, guidance_rescale: float) -> CFGGuider:
     """Classifier-free guidance: uncond + scale * (cond - uncond), both passes in one
-    batched UNet call; scale 1 (or no negative) runs the conditional pass alone."""
+    batched UNet call. As in diffusers' pipelines, guidance is off at scale <= 1 and
+    without a negative: the conditional pass runs alone. An unlinked negative is therefore
+    diffusers' guidance_scale 1, not its default empty negative prompt (link a Text encode
+    of '' for that)."""
     width = positive.embeds.shape[-1]
     expected = model.config.get("cross_attention_dim")
     if expected is not None and width != expected and not isinstance(expected, list):

@@ -57,6 +57,36 @@ def test_txt2img_matches_stable_diffusion_pipeline(executor, pipeline, sampler):
     assert diff <= 1e-4, f"{sampler}: max abs pixel difference {diff}"
 
 
+def test_guidance_is_off_at_scale_1_or_below_and_without_a_negative_as_in_the_pipeline(
+        executor, pipeline):
+    """diffusers guides only above scale 1; an unlinked negative is its guidance 1, not its
+    default empty negative prompt (the CFG guider's input says so in the editor)."""
+    from nodegraph.registry import default_registry
+
+    prompt = "a photo of a cat"
+
+    def ref(**kwargs):
+        return pipeline(prompt, num_inference_steps=3, height=64, width=64, output_type="np",
+                        generator=torch.Generator("cpu").manual_seed(31), **kwargs).images
+
+    ours, _ = run_image(executor, *txt2img_graph(prompt=prompt, negative="blurry",
+                                                 sampler="ddim", steps=3, scale=0.5, seed=31))
+    low = np.abs(ours.numpy() - ref(negative_prompt="blurry", guidance_scale=0.5)).max()
+    graph, ids = txt2img_graph(prompt=prompt, sampler="ddim", steps=3, scale=7.5, seed=31)
+    graph.disconnect(next(k for k, v in graph.links.items()
+                          if v.dst == ids["guider"] and v.dst_input == "negative"))
+    unlinked, _ = run_image(executor, graph, ids)
+    off = np.abs(unlinked.numpy() - ref(guidance_scale=1.0)).max()
+    empty = np.abs(unlinked.numpy() - ref(guidance_scale=7.5)).max()
+    print(f"scale 0.5: {low:.2e}; unlinked vs guidance 1: {off:.2e}, vs empty negative "
+          f"{empty:.2e}")
+    assert low <= 1e-4 and off <= 1e-4 and empty > 1e-3
+    spec = default_registry(plugins=False)["sampling.CFGGuider"]
+    negative = next(i for i in spec.inputs if i.name == "negative")
+    assert "guidance_scale 1" in negative.description
+    assert "empty negative prompt" in negative.description
+
+
 def test_img2img_matches_img2img_pipeline(executor, pipeline):
     from diffusers import StableDiffusionImg2ImgPipeline
 
