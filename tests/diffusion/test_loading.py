@@ -173,6 +173,28 @@ def test_the_test_writer_gives_the_released_files_layout_and_the_loader_maps_all
             == set(encoder.state_dict()), entry["prefix"]
 
 
+def test_text_encoder_keys_fit_either_transformers_layout():
+    """Original files name CLIP weights with transformers 4's ``text_model.`` level, which
+    transformers 5 dropped from CLIPTextModel but kept in CLIPTextModelWithProjection;
+    older files may lack it. Every combination loads with no key left over."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from nodes.loaders import fit_text_keys
+
+    config = CLIPTextConfig(hidden_size=8, intermediate_size=16, num_attention_heads=2,
+                            num_hidden_layers=1, vocab_size=50, projection_dim=8,
+                            bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    for cls in (CLIPTextModel, CLIPTextModelWithProjection):
+        own = cls(config).state_dict()
+        bare = {k.removeprefix("text_model."): v for k, v in own.items()}
+        nested = {("text_model." + k if not k.startswith("text_projection") else k): v
+                  for k, v in bare.items()}
+        for state in (bare, nested):
+            fitted = fit_text_keys(cls(config), state)
+            result = cls(config).load_state_dict(fitted, strict=True)
+            assert not result.missing_keys and not result.unexpected_keys, cls.__name__
+
+
 @pytest.fixture(scope="module")
 def more_single_files(models_dir):
     """SD2.x layout (the tiny text encoder stored as OpenCLIP) and an fp16 SD1.x file, with
