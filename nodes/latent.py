@@ -283,7 +283,8 @@ def set_noise_mask(latent: dict[str, Any], mask: torch.Tensor, mode: str) -> dic
     the noised original at every step and survives exactly. The mask may be at image or
     latent size. mode 'soft' (the default) blends by the mask's value at every step;
     'binary' first rounds it at 0.5, as StableDiffusionInpaintPipeline does (with VAE encode
-    'sample' and the same Noise, a 4-channel model then gives that pipeline's image)."""
+    'sample' and the same Noise, a 4-channel model then gives that pipeline's image for
+    non-ancestral samplers)."""
     from .sampling import latent_mask
 
     latent_mask(mask, latent["samples"], "mask")  # checks size and batch
