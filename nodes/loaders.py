@@ -332,7 +332,34 @@ def _lora_metadata(path: Path) -> dict[str, Any] | None:
                               f"({error})") from None
     if not isinstance(metadata, dict):
         raise CheckpointError(f"{path.name}: its lora_adapter_metadata is not a JSON object")
-    return metadata
+    return _known_lora_settings(path, metadata)
+
+
+def _known_lora_settings(path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata's peft LoraConfig settings, per part; settings this peft does not know
+    (a newer peft wrote them) are left out, and values it refuses are reported."""
+    import dataclasses
+
+    from peft import LoraConfig
+
+    known = {f.name for f in dataclasses.fields(LoraConfig)}
+    settings = {k: v for k, v in metadata.items() if k.rpartition(".")[2] in known}
+    parts = {k.rpartition(".")[0] for k in settings}
+    for part in parts:
+        values = {k.rpartition(".")[2]: v for k, v in settings.items()
+                  if k.rpartition(".")[0] == part}
+        where = f" ({part})" if part else ""
+        try:
+            LoraConfig(**values)
+        except Exception as error:  # peft raises TypeError/ValueError for bad values
+            raise CheckpointError(f"{path.name}: its lora_adapter_metadata{where} holds "
+                                  f"settings peft refuses: {error}") from None
+        rank, alpha = values.get("r", 8), values.get("lora_alpha", 8)
+        if not (isinstance(rank, int) and rank > 0 and isinstance(alpha, int | float)):
+            raise CheckpointError(f"{path.name}: its lora_adapter_metadata{where} holds "
+                                  f"settings peft refuses: rank {rank!r} and lora_alpha "
+                                  f"{alpha!r} must be a positive integer and a number")
+    return settings
 
 
 def check_lora_fits(patch: LoraPatch, model: ModelHandle, clip: ClipHandle) -> None:

@@ -130,3 +130,33 @@ def test_a_lora_with_alpha_in_its_metadata_matches_the_pipeline(executor, models
                generator=torch.Generator("cpu").manual_seed(8)).images
     diff = np.abs(ours.numpy() - ref).max()
     assert diff <= 1e-4, f"LoRA with lora_alpha metadata: max abs pixel difference {diff}"
+
+
+def test_lora_metadata_from_a_newer_peft_loads_and_bad_metadata_names_the_input(
+        executor, models_dir):
+    """Settings this peft does not know are left out; values it refuses, or metadata that
+    is not JSON, fail the LoRA node naming its input, not deep in the sampler."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    folder = models_dir / "loras"
+    with safe_open(folder / "alpha8_rank4.safetensors", "pt") as handle:
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+        metadata = json.loads(handle.metadata()["lora_adapter_metadata"])
+    variants = {"newer.safetensors": {**metadata, "unet.future_option": 3},
+                "refused.safetensors": {**metadata, "unet.r": "four"},
+                "notjson.safetensors": "{unet.r: 4"}
+    for name, value in variants.items():
+        raw = value if isinstance(value, str) else json.dumps(value)
+        save_file(tensors, str(folder / name), metadata={"lora_adapter_metadata": raw})
+    reference, _ = run_image(executor, *txt2img_graph(lora="alpha8_rank4.safetensors",
+                                                      steps=2, seed=3))
+    newer, _ = run_image(executor, *txt2img_graph(lora="newer.safetensors", steps=2, seed=3))
+    assert torch.equal(reference, newer)
+    for name, expected in (("refused.safetensors", "settings peft refuses"),
+                           ("notjson.safetensors", "is not valid JSON")):
+        graph, ids = txt2img_graph(lora=name, steps=2)
+        field, message = failures(executor.run(graph, outputs=[ids["decode"]]))[ids["lora"]]
+        assert field == "lora" and expected in message and name in message
