@@ -228,6 +228,9 @@ def load_single_file(path: Path) -> Components:
         return default
 
     unet_config = config("unet", spec["unet"])
+    conv_in = checkpoint.get("model.diffusion_model.input_blocks.0.0.weight")
+    if conv_in is not None and conv_in.ndim == 4:  # 9 for inpainting checkpoints
+        unet_config = {**unet_config, "in_channels": int(conv_in.shape[1])}
     vae_config = config("vae", spec["vae"])
     unet = UNet2DConditionModel.from_config(unet_config)
     _load_state(unet, convert_ldm_unet_checkpoint(checkpoint, unet.config), "UNet", arch)

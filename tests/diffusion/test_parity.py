@@ -434,6 +434,36 @@ def test_inpainting_model_below_strength_1_decodes_like_the_same_latent_from_els
     assert torch.equal(encoded, replayed)
 
 
+def test_an_inpainting_single_file_loads_with_the_standard_config(test_executor,
+                                                                  inpaint_folder):
+    """sd-v1-5-inpainting-style files: the standard SD1.x config says 4 input channels;
+    the file's UNet takes 9, and the loader follows the file."""
+    import json
+
+    from .tiny import save_single_file
+
+    single = inpaint_folder.with_name("tiny-inpaint-single.safetensors")
+    if not single.exists():
+        save_single_file(inpaint_folder, single)
+        config = single.with_name("tiny-inpaint-single.config") / "unet" / "config.json"
+        config.write_text(json.dumps({**json.loads(config.read_text()), "in_channels": 4}))
+    from .conftest import TENSORS
+
+    TENSORS["inpaint-image"] = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(8))
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 16:48, 16:48] = 1.0
+    TENSORS["inpaint-mask"] = mask
+    outputs = []
+    for checkpoint in ("tiny-inpaint", single.name):
+        graph, _enc, smp = _inpaint_graph(keep_unmasked=False)
+        ck = next(n.id for n in graph.nodes.values() if n.type == "loaders.Checkpoint")
+        graph.set_param(ck, "checkpoint", checkpoint)
+        result = test_executor.run(graph, outputs=[smp], keep_values=True)
+        assert not result.failures, {k: str(v) for k, v in result.failures.items()}
+        outputs.append(result.values[smp][0]["samples"])
+    assert torch.equal(*outputs)
+
+
 def test_an_inpainting_model_refuses_a_plain_latent(test_executor, inpaint_folder):
     from .conftest import failures
 
