@@ -143,16 +143,25 @@ def _sidecar(path: Path) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+_SIZE_HINT = ("if it is a non-standard size, put its diffusers configs in a "
+              "'<name>.config' folder beside the file")
+
+
 def _load_state(module: Any, state: dict[str, Any], what: str, arch: str) -> None:
-    result = module.load_state_dict(state, strict=False)
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # torch reports weights of other shapes this way
+        sizes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        detail = f"{len(sizes)} of another size, e.g. {sizes[0]}" if sizes else str(error)
+        raise CheckpointError(f"the {what} weights do not fit the {arch} architecture "
+                              f"({detail}); {_SIZE_HINT}") from None
     missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
     unexpected = [k for k in result.unexpected_keys if not k.endswith("position_ids")]
     if missing or unexpected:
         detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
         raise CheckpointError(
             f"the {what} weights do not fit the {arch} architecture ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected keys: {detail}); if it is a non-standard size, "
-            f"put its diffusers configs in a '<name>.config' folder beside the file")
+            f"{len(unexpected)} unexpected keys: {detail}); {_SIZE_HINT}")
 
 
 def fit_text_keys(encoder: Any, state: dict[str, Any]) -> dict[str, Any]:

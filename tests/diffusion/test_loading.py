@@ -195,6 +195,18 @@ def test_text_encoder_keys_fit_either_transformers_layout():
             assert not result.missing_keys and not result.unexpected_keys, cls.__name__
 
 
+def test_weights_of_another_size_are_reported_plainly():
+    from nodes.loaders import CheckpointError, _load_state
+
+    layer = torch.nn.Linear(4, 4)
+    with pytest.raises(CheckpointError) as caught:
+        _load_state(layer, {"weight": torch.zeros(8, 4), "bias": torch.zeros(4)}, "UNet", "sd15")
+    message = str(caught.value)
+    assert message.startswith("the UNet weights do not fit the sd15 architecture (1 of "
+                              "another size, e.g. size mismatch for weight")
+    assert "'<name>.config' folder" in message and "Error(s) in loading" not in message
+
+
 @pytest.fixture(scope="module")
 def more_single_files(models_dir):
     """SD2.x layout (the tiny text encoder stored as OpenCLIP) and an fp16 SD1.x file, with
