@@ -469,7 +469,9 @@ def sampler_node(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     """Run the reverse process from the latent (an empty latent for txt2img, an encoded
     image with denoise < 1 for img2img). With a noise mask (input or from Set latent
     noise mask) only the masked region changes: the rest is reset to the noised original
-    at every step and equals the original exactly at the end."""
+    at every step and equals the original exactly at the end. When VAE encode sampled the
+    latent's posterior with this Noise's seed, the noise continues that seed's random
+    stream (as diffusers' img2img pipeline's one generator does)."""
     samples = latent["samples"]
     source = mask if mask is not None else latent.get("noise_mask")
     field = "mask" if mask is not None else "latent"
