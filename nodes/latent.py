@@ -2,7 +2,8 @@
 noise mask and latent upscaling. LATENT is a dict: "samples" [B,C,h,w] float32, optional
 "noise_mask" (MASK, pixel or latent size), "scale_factor" (pixels per latent cell),
 for inpainting models "inpaint_concat" [B,1+C,h,w] (mask and masked-image latents), and
-"posterior_draw" (seed, shape) when VAE encode sampled the posterior with a seed."""
+"posterior_draw" (seed, shape) when VAE encode sampled the posterior with a seed, or
+"inpaint_posterior" (the posteriors' standard deviations) for the Sampler to draw from."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from nodegraph.registry import (
 from nodegraph.types import IMAGE, LATENT, MASK, MODEL, NOISE, VAE
 
 from .devices import torch_device
-from .sampling import POSTERIOR_DRAW, NoiseSource
+from .sampling import INPAINT_POSTERIOR, POSTERIOR_DRAW, NoiseSource
 
 if TYPE_CHECKING:
     import torch
@@ -99,11 +100,12 @@ def _check_image_size(image: torch.Tensor, factor: int) -> None:
                              f"{factor} (resize or crop it first)")
 
 
-def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
-            ctx: NodeContext, sample_with: NoiseSource | None = None) -> torch.Tensor:
-    """Pixels [B,3,H,W] in [-1, 1] -> latents in sampler space, on CPU: the posterior's
-    mean, or with ``sample_with`` mean + std * a draw from its seed's generators (item i
-    from seed + i, as diffusers samples with a list of generators)."""
+def _moments(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
+             ctx: NodeContext, with_std: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Pixels [B,3,H,W] in [-1, 1] -> the VAE posterior's mean in sampler space (shifted
+    and scaled) and, ``with_std``, its standard deviation in the same units; float32, CPU.
+    Contiguous: an image [B,H,W,C] moved to [B,C,H,W] leaves the VAE's output with
+    channels_last strides, and the UNet and decoder then compute ~1e-5 differently."""
     import torch
 
     factor = vae.scale_factor
@@ -115,24 +117,29 @@ def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
 
     def moments(t: torch.Tensor) -> torch.Tensor:
         dist = model.encode(t).latent_dist
-        if sample_with is None:
-            return dist.mode()
-        return torch.cat([dist.mean, dist.std], dim=1)
+        return torch.cat([dist.mean, dist.std], dim=1) if with_std else dist.mode()
 
     with torch.inference_mode():
         if tiles is not None:
-            latents = tiled_apply(moments, pixels, cells, factor, 1, *tiles,
-                                  ctx.check_cancelled)
+            out = tiled_apply(moments, pixels, cells, factor, 1, *tiles, ctx.check_cancelled)
         else:
-            latents = moments(pixels)
-        if sample_with is not None:
-            mean, std = latents.chunk(2, dim=1)
-            generators = sample_with.generators(mean.shape[0])
-            eps = sample_with.draw(tuple(mean.shape), generators).to(device, mean.dtype)
-            latents = mean + std * eps
-    # contiguous: an image [B,H,W,C] moved to [B,C,H,W] leaves the VAE's output with
-    # channels_last strides, and the UNet and decoder then compute ~1e-5 differently
-    return ((latents.float() - vae.shift_factor) * vae.scaling_factor).cpu().contiguous()
+            out = moments(pixels)
+    out = out.float().cpu()
+    mean, std = out.chunk(2, dim=1) if with_std else (out, None)
+    mean = ((mean - vae.shift_factor) * vae.scaling_factor).contiguous()
+    return mean, None if std is None else (std * vae.scaling_factor).contiguous()
+
+
+def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
+            ctx: NodeContext, sample_with: NoiseSource | None = None) -> torch.Tensor:
+    """Pixels [B,3,H,W] in [-1, 1] -> latents in sampler space, on CPU: the posterior's
+    mean, or with ``sample_with`` mean + std * a draw from its seed's generators (item i
+    from seed + i, as diffusers samples with a list of generators)."""
+    mean, std = _moments(vae, pixels, tiling, ctx, sample_with is not None)
+    if sample_with is None or std is None:
+        return mean
+    eps = sample_with.draw(tuple(mean.shape), sample_with.generators(mean.shape[0]))
+    return mean + std * eps
 
 
 @node("latent.InpaintEncode", "VAE encode (inpainting model)", "latent",
@@ -140,14 +147,23 @@ def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
       params=[BoolParam("keep_unmasked", True,
                         description="also set the noise mask, so the unmasked region stays "
                                     "exactly as it was (off: as diffusers' inpaint pipeline)"),
+              EnumParam("posterior", POSTERIOR_MODES, "mean",
+                        description="mean: the VAE posteriors' means (as ComfyUI); sample: "
+                                    "the Sampler draws from them with its Noise's seed, in "
+                                    "the order diffusers' inpaint pipeline does"),
               *TILE_PARAMS],
       outputs=[Output("latent", LATENT)])
 def inpaint_encode(vae: VaeHandle, image: torch.Tensor, mask: torch.Tensor, keep_unmasked: bool,
-                   tiled: bool, tile_size: int, overlap: int, ctx: NodeContext) -> dict[str, Any]:
+                   posterior: str, tiled: bool, tile_size: int, overlap: int,
+                   ctx: NodeContext) -> dict[str, Any]:
     """For inpainting models (UNets with 9 input channels): the image's latent plus what
     the UNet reads beside it at every step, the mask (1 = repaint, binarised at 0.5) and
     the latent of the image with the masked part blanked out, as diffusers'
-    StableDiffusionInpaintPipeline prepares them."""
+    StableDiffusionInpaintPipeline prepares them. posterior 'mean' (the default) encodes
+    both to their posterior means; 'sample' leaves the draws to the Sampler, which makes
+    them with its Noise's seed where the pipeline's one generator does (the image below
+    strength 1, then the initial noise, then the masked image): the same seed then gives
+    the pipeline's image (UNet step reads the means)."""
     import torch
     import torch.nn.functional as F
 
@@ -161,12 +177,15 @@ def inpaint_encode(vae: VaeHandle, image: torch.Tensor, mask: torch.Tensor, keep
     binary = (mask.float() >= 0.5).float()[:, None]  # [B,1,H,W]
     pixels = image.movedim(-1, 1) * 2 - 1
     tiling = (tiled, tile_size, overlap)
-    samples = _encode(vae, pixels, tiling, ctx)
-    masked = _encode(vae, pixels * (1 - binary), tiling, ctx)
+    sample = posterior == "sample"
+    samples, samples_std = _moments(vae, pixels, tiling, ctx, sample)
+    masked, masked_std = _moments(vae, pixels * (1 - binary), tiling, ctx, sample)
     small = F.interpolate(binary, size=samples.shape[-2:])
     concat = torch.cat([small.expand(samples.shape[0], -1, -1, -1),
                         masked.expand(samples.shape[0], -1, -1, -1)], dim=1)
     out = {"samples": samples, "scale_factor": factor, "inpaint_concat": concat}
+    if sample:
+        out[INPAINT_POSTERIOR] = {"samples_std": samples_std, "masked_std": masked_std}
     if keep_unmasked:
         out["noise_mask"] = binary[:, 0]
     return out

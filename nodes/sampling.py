@@ -56,6 +56,9 @@ BETA_SCHEDULES = {"model default": None, "linear": "linear", "scaled_linear": "s
                   "cosine": "squaredcos_cap_v2"}
 SEED_MOD = 2**64
 POSTERIOR_DRAW = "posterior_draw"  # LATENT key: (seed, shape) of VAE encode's posterior draw
+# LATENT key: the standard deviations of the image's and the masked image's posteriors,
+# which the Sampler samples (VAE encode (inpainting model), posterior 'sample')
+INPAINT_POSTERIOR = "inpaint_posterior"
 
 
 # -- noise ------------------------------------------------------------------------------
@@ -422,9 +425,17 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
     batch, _, height, width = samples.shape
     scheduler, timesteps, _ = plan.make(device)
     generators = noise.generators_for(latent, batch)
-    initial_noise = noise.draw(tuple(samples.shape), generators).to(device)
     original = samples.to(device, torch.float32)
     full = plan.denoise >= 1.0
+    spread = latent.get(INPAINT_POSTERIOR) if add_noise and concat is not None else None
+    if spread is not None and not full:  # the pipeline samples the image below strength 1
+        original = original + spread["samples_std"].to(device) * noise.draw(
+            tuple(samples.shape), generators).to(device)
+    initial_noise = noise.draw(tuple(samples.shape), generators).to(device)
+    if spread is not None:  # then the masked image, after the initial noise
+        masked_std = spread["masked_std"].expand(batch, -1, -1, -1)
+        eps = noise.draw(tuple(masked_std.shape), generators)
+        concat = torch.cat([concat[:, :1], concat[:, 1:] + masked_std * eps], dim=1)
     if not add_noise:
         x = original.clone()
     elif full:
@@ -480,7 +491,7 @@ def sampler_node(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     result = run_sampler(guider, scheduler, noise, latent, m, add_noise, device, ctx.progress,
                           ctx.previews)
     out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask",
-                                                         POSTERIOR_DRAW)}
+                                                         POSTERIOR_DRAW, INPAINT_POSTERIOR)}
     out["samples"] = result
     return out
 

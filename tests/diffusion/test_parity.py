@@ -412,6 +412,51 @@ def test_inpainting_model_matches_the_inpaint_pipeline(test_executor, inpaint_fo
                        original.masked_select(outside.expand_as(original)))
 
 
+@pytest.mark.parametrize("sampler, strength", [("ddim", 1.0), ("euler_ancestral", 1.0),
+                                               ("euler_ancestral", 0.6)])
+def test_inpainting_model_with_sampled_posteriors_reproduces_the_inpaint_pipeline(
+        test_executor, inpaint_folder, sampler, strength):
+    """posterior 'sample': the Sampler draws the image (below strength 1) and the masked
+    image from its seed where StableDiffusionInpaintPipeline's generator does, so the
+    pipeline given only the image, the mask and the seed gives the same latents."""
+    import diffusers
+    from diffusers import StableDiffusionInpaintPipeline
+
+    from .conftest import TENSORS
+
+    image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(12))
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 8:40, 16:56] = 1.0
+    TENSORS["inpaint-image"], TENSORS["inpaint-mask"] = image, mask
+    graph, enc, smp = _inpaint_graph(keep_unmasked=False)
+    graph.set_param(enc, "posterior", "sample")
+    sched = next(n.id for n in graph.nodes.values() if n.type == "sampling.Scheduler")
+    graph.set_param(sched, "sampler", sampler)
+    graph.set_param(sched, "steps", 5)
+    graph.set_param(sched, "denoise", strength)
+    result = test_executor.run(graph, outputs=[smp], keep_values=True)
+    assert not result.failures, {k: str(v) for k, v in result.failures.items()}
+    ours = result.values[smp][0]["samples"]
+
+    pipe = StableDiffusionInpaintPipeline.from_pretrained(
+        inpaint_folder, safety_checker=None, requires_safety_checker=False,
+        local_files_only=True)
+    name, overrides = SAMPLERS[sampler]
+    pipe.scheduler = getattr(diffusers, name).from_config({**pipe.scheduler.config,
+                                                           **overrides})
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe("a red house", image=image.movedim(-1, 1), mask_image=mask[:, None],
+               negative_prompt="blurry", strength=strength, num_inference_steps=5,
+               guidance_scale=6.0, height=64, width=64,
+               generator=torch.Generator("cpu").manual_seed(11), output_type="latent").images
+    diff = (ours - ref).abs().max().item()
+    graph.set_param(enc, "posterior", "mean")
+    mean = test_executor.run(graph, outputs=[smp], keep_values=True).values[smp][0]["samples"]
+    apart = (mean - ref).abs().max().item()
+    print(f"{sampler} strength {strength}: sample {diff:.2e}, mean {apart:.2e}")
+    assert diff <= 1e-4 < 1e-2 < apart
+
+
 def test_inpainting_model_below_strength_1_decodes_like_the_same_latent_from_elsewhere(
         test_executor, inpaint_folder):
     """The latent of VAE encode (inpainting model) is contiguous, so the unmasked part,
