@@ -146,6 +146,23 @@ def _run_encoder(slot: TextEncoderSlot, ids: list[int], device: Any,
     return hidden, pooled
 
 
+def apply_weights(hidden: torch.Tensor, weights: list[float]) -> torch.Tensor:
+    """Hidden states [1, T, D] scaled per token by ``weights`` and rescaled to their
+    original mean, as A1111 does. When either mean is (next to) zero, next to the values'
+    typical size, or the two have opposite signs, the scaled states are kept without the
+    rescale: it would zero the whole prompt, blow it up, fill it with NaN or flip it."""
+    import torch
+
+    w = torch.tensor(weights, device=hidden.device, dtype=hidden.dtype)
+    scaled = hidden * w[None, :, None]
+    original_mean, new_mean = hidden.float().mean(), scaled.float().mean()
+    tiny = 1e-4 * hidden.float().abs().mean()
+    if not (original_mean.abs() > tiny and new_mean.abs() > tiny
+            and torch.sign(original_mean) == torch.sign(new_mean)):
+        return scaled
+    return scaled * (original_mean / new_mean).to(hidden.dtype)
+
+
 def encode_prompt(clip: ClipHandle, text: str, device: Any, dtype: str = "auto") -> Conditioning:
     """Encode ``text`` with every text encoder of ``clip`` (SDXL: both, features joined)
     in ``dtype`` (auto: the device policy's)."""
@@ -163,10 +180,7 @@ def encode_prompt(clip: ClipHandle, text: str, device: Any, dtype: str = "auto")
                 if index == 0 and chunk_pooled is not None:
                     pooled = chunk_pooled
                 if any(w != 1.0 for w in weights):
-                    w = torch.tensor(weights, device=hidden.device, dtype=hidden.dtype)
-                    original_mean = hidden.mean()
-                    hidden = hidden * w[None, :, None]
-                    hidden = hidden * (original_mean / hidden.mean())
+                    hidden = apply_weights(hidden, weights)
                 hidden_chunks.append(hidden)
             per_encoder.append(torch.cat(hidden_chunks, dim=1))
             if len(chunk_ids) > 1:
@@ -188,7 +202,9 @@ def encode_prompt(clip: ClipHandle, text: str, device: Any, dtype: str = "auto")
       outputs=[Output("conditioning", CONDITIONING)])
 def text_encode(clip: ClipHandle, text: str, ctx: NodeContext) -> Conditioning:
     """Encode a prompt for the sampler. Long prompts are split into 77-token chunks and
-    concatenated; (word:1.3), (word) and [word] change a word's emphasis."""
+    concatenated; (word:1.3), (word) and [word] change a word's emphasis. Weighted hidden
+    states are rescaled to their original mean (as A1111), except where a mean is next to
+    zero or changes sign: there the rescale would zero the prompt, blow it up or give NaN."""
     if text.count("\x00"):
         raise NodeInputError("text", "the prompt contains a NUL character")
     return encode_prompt(clip, text, torch_device(ctx.device), ctx.dtype)

@@ -89,6 +89,17 @@ class LoraPatch:
     network_alphas: dict[str, float] | None
     unet_strength: float
     clip_strength: float
+    # peft settings from the file's metadata (rank, lora_alpha, ...), keys prefixed
+    # "unet." / "text_encoder." as diffusers saves them
+    metadata: dict[str, Any] | None = None
+
+    def part_metadata(self, prefix: str) -> dict[str, Any] | None:
+        """The metadata of one part (``unet``, ``text_encoder``...), prefix removed."""
+        if not self.metadata:
+            return None
+        part = {k.removeprefix(prefix + "."): v for k, v in self.metadata.items()
+                if k.startswith(prefix + ".")}
+        return part or None
 
     def has_unet(self) -> bool:
         return any(k.startswith("unet.") for k in self.state_dict)
@@ -280,8 +291,11 @@ def inject_unet_lora(unet: Any, patch: LoraPatch, adapter_name: str) -> str:
     """Add ``patch`` to ``unet`` as a peft adapter named ``adapter_name``."""
     from diffusers.loaders import StableDiffusionLoraLoaderMixin
 
+    metadata = patch.part_metadata("unet")
     StableDiffusionLoraLoaderMixin.load_lora_into_unet(
-        dict(patch.state_dict), patch.network_alphas, unet, adapter_name=adapter_name)
+        dict(patch.state_dict), None if metadata else patch.network_alphas, unet,
+        adapter_name=adapter_name,
+        metadata=None if metadata is None else {f"unet.{k}": v for k, v in metadata.items()})
     return adapter_name
 
 
@@ -308,7 +322,9 @@ def inject_text_encoder_lora(encoder: Any, patch: LoraPatch, prefix: str,
     if patch.network_alphas:
         alphas = {k.removeprefix(prefix + "."): v for k, v in patch.network_alphas.items()
                   if k.split(".")[0] == prefix}
-    config = _create_lora_config(state, alphas, None, rank, is_unet=False)
+    metadata = patch.part_metadata(prefix)
+    config = _create_lora_config(state, None if metadata else alphas, metadata, rank,
+                                 is_unet=False)
     inject_adapter_in_model(config, encoder, adapter_name=adapter_name)
     result = set_peft_model_state_dict(encoder, state, adapter_name=adapter_name)
     unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora" in k]

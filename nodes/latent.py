@@ -1,7 +1,9 @@
 """Latents: empty latents, VAE encode/decode (tiled for large images), the inpainting
 noise mask and latent upscaling. LATENT is a dict: "samples" [B,C,h,w] float32, optional
-"noise_mask" (MASK, pixel or latent size), "scale_factor" (pixels per latent cell) and,
-for inpainting models, "inpaint_concat" [B,1+C,h,w] (mask and masked-image latents)."""
+"noise_mask" (MASK, pixel or latent size), "scale_factor" (pixels per latent cell),
+for inpainting models "inpaint_concat" [B,1+C,h,w] (mask and masked-image latents), and
+"posterior_draw" (seed, shape) when VAE encode sampled the posterior with a seed, or
+"inpaint_posterior" (the posteriors' standard deviations) for the Sampler to draw from."""
 
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from nodegraph.registry import (
     Output,
     node,
 )
-from nodegraph.types import IMAGE, LATENT, MASK, MODEL, VAE
+from nodegraph.types import IMAGE, LATENT, MASK, MODEL, NOISE, VAE
 
 from .devices import torch_device
+from .sampling import INPAINT_POSTERIOR, POSTERIOR_DRAW, NoiseSource
 
 if TYPE_CHECKING:
     import torch
@@ -55,18 +58,39 @@ TILE_PARAMS = [BoolParam("tiled", False, description="work in tiles (large image
                IntParam("overlap", 64, 0, 1024, 8, description="tile overlap in pixels")]
 
 
+POSTERIOR_MODES = ("mean", "sample")
+
+
 @node("latent.VAEEncode", "VAE encode", "latent",
-      inputs=[Input("vae", VAE), Input("image", IMAGE)],
-      params=TILE_PARAMS,
+      inputs=[Input("vae", VAE), Input("image", IMAGE),
+              Input("noise", NOISE, optional=True,
+                    description="the seed to sample the posterior with ('sample'); link "
+                                "the Sampler's Noise to reproduce diffusers' pipelines")],
+      params=[EnumParam("posterior", POSTERIOR_MODES, "mean",
+                        description="mean: the VAE posterior's mean, the same latent for "
+                                    "every seed (as ComfyUI); sample: a draw from it with the "
+                                    "seed's generator (as diffusers' img2img pipeline)"),
+              *TILE_PARAMS],
       outputs=[Output("latent", LATENT)])
-def vae_encode(vae: VaeHandle, image: torch.Tensor, tiled: bool, tile_size: int, overlap: int,
-               ctx: NodeContext) -> dict[str, Any]:
-    """Image -> latent (the mean of the VAE's posterior, times its scaling factor). Tiled
-    encoding bounds memory for large images."""
+def vae_encode(vae: VaeHandle, image: torch.Tensor, noise: NoiseSource | None, posterior: str,
+               tiled: bool, tile_size: int, overlap: int, ctx: NodeContext) -> dict[str, Any]:
+    """Image -> latent, times the VAE's scaling factor. posterior 'mean' (the default)
+    takes the posterior's mean; 'sample' draws from it with the linked Noise's seed, and a
+    Sampler using the same Noise then continues that seed's random stream, as the one
+    generator of diffusers' StableDiffusionImg2ImgPipeline does: the same seed gives the
+    pipeline's image. Tiled encoding bounds memory for large images."""
     factor = vae.scale_factor
     _check_image_size(image, factor)
-    samples = _encode(vae, image.movedim(-1, 1) * 2 - 1, (tiled, tile_size, overlap), ctx)
-    return {"samples": samples, "scale_factor": factor}
+    if posterior == "sample" and noise is None:
+        raise NodeInputError("noise", "posterior 'sample' draws with a seed: link a Noise "
+                             "(the Sampler's, to reproduce diffusers' pipelines)")
+    sample_with = noise if posterior == "sample" else None
+    samples = _encode(vae, image.movedim(-1, 1) * 2 - 1, (tiled, tile_size, overlap), ctx,
+                      sample_with)
+    out: dict[str, Any] = {"samples": samples, "scale_factor": factor}
+    if sample_with is not None:
+        out[POSTERIOR_DRAW] = (sample_with.seed, tuple(samples.shape))
+    return out
 
 
 def _check_image_size(image: torch.Tensor, factor: int) -> None:
@@ -76,9 +100,12 @@ def _check_image_size(image: torch.Tensor, factor: int) -> None:
                              f"{factor} (resize or crop it first)")
 
 
-def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
-            ctx: NodeContext) -> torch.Tensor:
-    """Pixels [B,3,H,W] in [-1, 1] -> latents in sampler space (posterior mean), on CPU."""
+def _moments(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
+             ctx: NodeContext, with_std: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Pixels [B,3,H,W] in [-1, 1] -> the VAE posterior's mean in sampler space (shifted
+    and scaled) and, ``with_std``, its standard deviation in the same units; float32, CPU.
+    Contiguous: an image [B,H,W,C] moved to [B,C,H,W] leaves the VAE's output with
+    channels_last strides, and the UNet and decoder then compute ~1e-5 differently."""
     import torch
 
     factor = vae.scale_factor
@@ -87,13 +114,32 @@ def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
     pixels = pixels.to(device, model.dtype)
     cells = (pixels.shape[-2] // factor, pixels.shape[-1] // factor)
     tiles = _tiling(*tiling, factor, cells)
+
+    def moments(t: torch.Tensor) -> torch.Tensor:
+        dist = model.encode(t).latent_dist
+        return torch.cat([dist.mean, dist.std], dim=1) if with_std else dist.mode()
+
     with torch.inference_mode():
         if tiles is not None:
-            latents = tiled_apply(lambda t: model.encode(t).latent_dist.mode(), pixels, cells,
-                                  factor, 1, *tiles, ctx.check_cancelled)
+            out = tiled_apply(moments, pixels, cells, factor, 1, *tiles, ctx.check_cancelled)
         else:
-            latents = model.encode(pixels).latent_dist.mode()
-    return ((latents.float() - vae.shift_factor) * vae.scaling_factor).cpu()
+            out = moments(pixels)
+    out = out.float().cpu()
+    mean, std = out.chunk(2, dim=1) if with_std else (out, None)
+    mean = ((mean - vae.shift_factor) * vae.scaling_factor).contiguous()
+    return mean, None if std is None else (std * vae.scaling_factor).contiguous()
+
+
+def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
+            ctx: NodeContext, sample_with: NoiseSource | None = None) -> torch.Tensor:
+    """Pixels [B,3,H,W] in [-1, 1] -> latents in sampler space, on CPU: the posterior's
+    mean, or with ``sample_with`` mean + std * a draw from its seed's generators (item i
+    from seed + i, as diffusers samples with a list of generators)."""
+    mean, std = _moments(vae, pixels, tiling, ctx, sample_with is not None)
+    if sample_with is None or std is None:
+        return mean
+    eps = sample_with.draw(tuple(mean.shape), sample_with.generators(mean.shape[0]))
+    return mean + std * eps
 
 
 @node("latent.InpaintEncode", "VAE encode (inpainting model)", "latent",
@@ -101,14 +147,23 @@ def _encode(vae: VaeHandle, pixels: torch.Tensor, tiling: tuple[bool, int, int],
       params=[BoolParam("keep_unmasked", True,
                         description="also set the noise mask, so the unmasked region stays "
                                     "exactly as it was (off: as diffusers' inpaint pipeline)"),
+              EnumParam("posterior", POSTERIOR_MODES, "mean",
+                        description="mean: the VAE posteriors' means (as ComfyUI); sample: "
+                                    "the Sampler draws from them with its Noise's seed, in "
+                                    "the order diffusers' inpaint pipeline does"),
               *TILE_PARAMS],
       outputs=[Output("latent", LATENT)])
 def inpaint_encode(vae: VaeHandle, image: torch.Tensor, mask: torch.Tensor, keep_unmasked: bool,
-                   tiled: bool, tile_size: int, overlap: int, ctx: NodeContext) -> dict[str, Any]:
+                   posterior: str, tiled: bool, tile_size: int, overlap: int,
+                   ctx: NodeContext) -> dict[str, Any]:
     """For inpainting models (UNets with 9 input channels): the image's latent plus what
     the UNet reads beside it at every step, the mask (1 = repaint, binarised at 0.5) and
     the latent of the image with the masked part blanked out, as diffusers'
-    StableDiffusionInpaintPipeline prepares them."""
+    StableDiffusionInpaintPipeline prepares them. posterior 'mean' (the default) encodes
+    both to their posterior means; 'sample' leaves the draws to the Sampler, which makes
+    them with its Noise's seed where the pipeline's one generator does (the image below
+    strength 1, then the initial noise, then the masked image): the same seed then gives
+    the pipeline's image (UNet step reads the means)."""
     import torch
     import torch.nn.functional as F
 
@@ -122,12 +177,15 @@ def inpaint_encode(vae: VaeHandle, image: torch.Tensor, mask: torch.Tensor, keep
     binary = (mask.float() >= 0.5).float()[:, None]  # [B,1,H,W]
     pixels = image.movedim(-1, 1) * 2 - 1
     tiling = (tiled, tile_size, overlap)
-    samples = _encode(vae, pixels, tiling, ctx)
-    masked = _encode(vae, pixels * (1 - binary), tiling, ctx)
+    sample = posterior == "sample"
+    samples, samples_std = _moments(vae, pixels, tiling, ctx, sample)
+    masked, masked_std = _moments(vae, pixels * (1 - binary), tiling, ctx, sample)
     small = F.interpolate(binary, size=samples.shape[-2:])
     concat = torch.cat([small.expand(samples.shape[0], -1, -1, -1),
                         masked.expand(samples.shape[0], -1, -1, -1)], dim=1)
     out = {"samples": samples, "scale_factor": factor, "inpaint_concat": concat}
+    if sample:
+        out[INPAINT_POSTERIOR] = {"samples_std": samples_std, "masked_std": masked_std}
     if keep_unmasked:
         out["noise_mask"] = binary[:, 0]
     return out
@@ -229,16 +287,28 @@ def vae_decode(vae: VaeHandle, latent: dict[str, Any], tiled: bool, tile_size: i
     return image.movedim(1, -1).cpu().contiguous()
 
 
+MASK_MODES = ("soft", "binary")
+
+
 @node("latent.SetNoiseMask", "Set latent noise mask", "latent",
       inputs=[Input("latent", LATENT), Input("mask", MASK)],
+      params=[EnumParam("mode", MASK_MODES, "soft",
+                        description="soft: blend by the mask's value, so feathered edges "
+                                    "blend (as ComfyUI); binary: repaint where the mask is "
+                                    ">= 0.5, keep the rest (as diffusers' inpaint pipeline)")],
       outputs=[Output("latent", LATENT)])
-def set_noise_mask(latent: dict[str, Any], mask: torch.Tensor) -> dict[str, Any]:
+def set_noise_mask(latent: dict[str, Any], mask: torch.Tensor, mode: str) -> dict[str, Any]:
     """Inpainting: only the masked region (mask 1) is regenerated; the rest is reset to
     the noised original at every step and survives exactly. The mask may be at image or
-    latent size."""
+    latent size. mode 'soft' (the default) blends by the mask's value at every step;
+    'binary' first rounds it at 0.5, as StableDiffusionInpaintPipeline does (with VAE encode
+    'sample' and the same Noise, a 4-channel model then gives that pipeline's image for
+    non-ancestral samplers)."""
     from .sampling import latent_mask
 
     latent_mask(mask, latent["samples"], "mask")  # checks size and batch
+    if mode == "binary":
+        mask = (mask.float() >= 0.5).float()
     return {**latent, "noise_mask": mask}
 
 

@@ -5,6 +5,7 @@ folder beside a single file, or the architecture configs kept in nodes/configs/.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -141,16 +142,76 @@ def _sidecar(path: Path) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+_SIZE_HINT = ("if it is a non-standard size, put its diffusers configs in a "
+              "'<name>.config' folder beside the file")
+
+
 def _load_state(module: Any, state: dict[str, Any], what: str, arch: str) -> None:
-    result = module.load_state_dict(state, strict=False)
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # torch reports weights of other shapes this way
+        sizes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        detail = f"{len(sizes)} of another size, e.g. {sizes[0]}" if sizes else str(error)
+        raise CheckpointError(f"the {what} weights do not fit the {arch} architecture "
+                              f"({detail}); {_SIZE_HINT}") from None
     missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
     unexpected = [k for k in result.unexpected_keys if not k.endswith("position_ids")]
     if missing or unexpected:
         detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
         raise CheckpointError(
             f"the {what} weights do not fit the {arch} architecture ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected keys: {detail}); if it is a non-standard size, "
-            f"put its diffusers configs in a '<name>.config' folder beside the file")
+            f"{len(unexpected)} unexpected keys: {detail}); {_SIZE_HINT}")
+
+
+def fit_text_keys(encoder: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """Text-encoder weights named as ``encoder`` names them. Original checkpoints (and
+    diffusers' conversion of them) keep transformers 4's ``text_model.`` level, which
+    transformers 5's CLIPTextModel no longer has (CLIPTextModelWithProjection still does);
+    a file without the level is fitted the other way."""
+    own = set(encoder.state_dict()) | {n for n, _ in encoder.named_buffers()}
+    fitted = {}
+    for key, value in state.items():
+        if key not in own:
+            if key.startswith("text_model.") and key.removeprefix("text_model.") in own:
+                key = key.removeprefix("text_model.")
+            elif "text_model." + key in own:
+                key = "text_model." + key
+        fitted[key] = value
+    return fitted
+
+
+_LAYER_RE = re.compile(r"(?:^|\.)encoder\.layers\.(\d+)\.")
+
+
+def _drop_unused_layers(state: dict[str, Any], layers: int, unused: int) -> dict[str, Any]:
+    """Without the final ``unused`` OpenCLIP blocks: SD2.x reads the penultimate layer of
+    its 24, so its text encoder has 23 and the file's last block is never run."""
+
+    def keep(key: str) -> bool:
+        match = _LAYER_RE.search(key)
+        return match is None or not layers <= int(match.group(1)) < layers + unused
+
+    return {k: v for k, v in state.items() if keep(k)}
+
+
+def text_encoder_state(checkpoint: dict[str, Any], entry: dict[str, Any],
+                       encoder: Any) -> dict[str, Any]:
+    """One text encoder's weights from an original checkpoint, named as ``encoder`` (a
+    transformers model) names them; ``entry`` is its record in nodes/configs/<arch>.json."""
+    from diffusers.loaders.single_file_utils import (
+        convert_ldm_clip_checkpoint,
+        convert_open_clip_checkpoint,
+    )
+
+    prefix = entry["prefix"]
+    if entry["layout"] == "clip":
+        state = convert_ldm_clip_checkpoint(
+            {k: v for k, v in checkpoint.items() if k.startswith(prefix)}, remove_prefix=prefix)
+    else:
+        state = convert_open_clip_checkpoint(encoder, checkpoint, prefix=prefix)
+        state = _drop_unused_layers(state, encoder.config.num_hidden_layers,
+                                    int(entry.get("unused_final_layers", 0)))
+    return fit_text_keys(encoder, state)
 
 
 def load_single_file(path: Path) -> Components:
@@ -158,10 +219,8 @@ def load_single_file(path: Path) -> Components:
     import transformers
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders.single_file_utils import (
-        convert_ldm_clip_checkpoint,
         convert_ldm_unet_checkpoint,
         convert_ldm_vae_checkpoint,
-        convert_open_clip_checkpoint,
     )
 
     from .clip_tokenizer import standard_clip_tokenizer
@@ -177,6 +236,9 @@ def load_single_file(path: Path) -> Components:
         return default
 
     unet_config = config("unet", spec["unet"])
+    conv_in = checkpoint.get("model.diffusion_model.input_blocks.0.0.weight")
+    if conv_in is not None and conv_in.ndim == 4:  # 9 for inpainting checkpoints
+        unet_config = {**unet_config, "in_channels": int(conv_in.shape[1])}
     vae_config = config("vae", spec["vae"])
     unet = UNet2DConditionModel.from_config(unet_config)
     _load_state(unet, convert_ldm_unet_checkpoint(checkpoint, unet.config), "UNet", arch)
@@ -189,11 +251,7 @@ def load_single_file(path: Path) -> Components:
         te_config = config(name, entry["config"])
         te_config = {k: v for k, v in te_config.items() if not k.startswith("_")}
         encoder = cls(transformers.CLIPTextConfig(**te_config))
-        if entry["layout"] == "clip":
-            state = convert_ldm_clip_checkpoint(checkpoint, remove_prefix=entry["prefix"])
-        else:
-            state = convert_open_clip_checkpoint(encoder, checkpoint, prefix=entry["prefix"])
-        _load_state(encoder, state, name, arch)
+        _load_state(encoder, text_encoder_state(checkpoint, entry, encoder), name, arch)
         tok_name = "tokenizer" if index == 0 else f"tokenizer_{index + 1}"
         if sidecar is not None and (sidecar / tok_name).is_dir():
             tokenizer = _load_tokenizer(sidecar / tok_name, None)
@@ -248,18 +306,71 @@ def load_checkpoint_node(checkpoint: str) -> tuple[ModelHandle, ClipHandle, VaeH
 
 
 # -- LoRA -------------------------------------------------------------------------------------
-def read_lora(path: Path) -> tuple[dict[str, Any], dict[str, float] | None]:
-    """A LoRA file's state dict in diffusers' layout (kohya files are converted)."""
+def read_lora(path: Path) -> tuple[dict[str, Any], dict[str, float] | None,
+                                 dict[str, Any] | None]:
+    """A LoRA file's state dict in diffusers' layout (kohya files are converted), its
+    network alphas (kohya's ``.alpha`` tensors) and its peft settings (diffusers/peft
+    store rank, lora_alpha and target modules as JSON in the safetensors metadata under
+    ``lora_adapter_metadata``, keys prefixed ``unet.`` / ``text_encoder.``)."""
     from diffusers.loaders import StableDiffusionLoraLoaderMixin
 
     state = _read_safetensors(path)
     if not any("lora" in k for k in state):
         raise CheckpointError(f"{path.name} holds no LoRA weights")
     state_dict, alphas = StableDiffusionLoraLoaderMixin.lora_state_dict(state)
+    metadata = _lora_metadata(path)
     if not any(k.startswith(("unet.", "text_encoder")) for k in state_dict):
         # a diffusers LoRA saved for the UNet alone, without prefixes
         state_dict = {f"unet.{k}": v for k, v in state_dict.items()}
-    return state_dict, alphas
+        if metadata is not None and not any(k.startswith("unet.") for k in metadata):
+            metadata = {f"unet.{k}": v for k, v in metadata.items()}
+    if alphas and metadata:  # diffusers refuses both; the tensors are the file's own
+        metadata = None
+    return state_dict, alphas, metadata
+
+
+def _lora_metadata(path: Path) -> dict[str, Any] | None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        raw = (handle.metadata() or {}).get("lora_adapter_metadata")
+    if not raw:
+        return None
+    try:
+        metadata = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path.name}: its lora_adapter_metadata is not valid JSON "
+                              f"({error})") from None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path.name}: its lora_adapter_metadata is not a JSON object")
+    return _known_lora_settings(path, metadata)
+
+
+def _known_lora_settings(path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata's peft LoraConfig settings, per part; settings this peft does not know
+    (a newer peft wrote them) are left out, and values it refuses are reported."""
+    import dataclasses
+
+    from peft import LoraConfig
+
+    known = {f.name for f in dataclasses.fields(LoraConfig)}
+    settings = {k: v for k, v in metadata.items() if k.rpartition(".")[2] in known}
+    parts = {k.rpartition(".")[0] for k in settings}
+    for part in parts:
+        values = {k.rpartition(".")[2]: v for k, v in settings.items()
+                  if k.rpartition(".")[0] == part}
+        where = f" ({part})" if part else ""
+        try:
+            LoraConfig(**values)
+        except Exception as error:  # peft raises TypeError/ValueError for bad values
+            raise CheckpointError(f"{path.name}: its lora_adapter_metadata{where} holds "
+                                  f"settings peft refuses: {error}") from None
+        rank, alpha = values.get("r", 8), values.get("lora_alpha", 8)
+        if not (isinstance(rank, int) and rank > 0 and isinstance(alpha, int | float)):
+            raise CheckpointError(f"{path.name}: its lora_adapter_metadata{where} holds "
+                                  f"settings peft refuses: rank {rank!r} and lora_alpha "
+                                  f"{alpha!r} must be a positive integer and a number")
+    return settings
 
 
 def check_lora_fits(patch: LoraPatch, model: ModelHandle, clip: ClipHandle) -> None:
@@ -305,16 +416,18 @@ def _lora_fingerprint(params: dict[str, Any]) -> Any:
 def load_lora_node(model: ModelHandle, clip: ClipHandle, lora: str, unet_strength: float,
                    clip_strength: float) -> tuple[ModelHandle, ClipHandle]:
     """Apply a LoRA (diffusers or kohya layout) with separate UNet and text-encoder
-    strengths. Stackable; the base model stays untouched (the LoRA is active only while
-    a node downstream uses the model)."""
+    strengths; its scale (alpha / rank) comes from the file (kohya alphas, or the
+    lora_alpha diffusers/peft keep in its metadata), as diffusers applies it. Stackable;
+    the base model stays untouched (the LoRA is active only while a node downstream uses
+    the model)."""
     if model.components is not clip.components:
         raise NodeInputError("clip", "model and clip come from different checkpoints")
     try:
         path = model_files.resolve(lora, "lora")
-        state_dict, alphas = read_lora(path)
+        state_dict, alphas, metadata = read_lora(path)
     except (FileNotFoundError, CheckpointError) as error:
         raise NodeInputError("lora", str(error)) from None
-    patch = LoraPatch(lora, state_dict, alphas, unet_strength, clip_strength)
+    patch = LoraPatch(lora, state_dict, alphas, unet_strength, clip_strength, metadata)
     check_lora_fits(patch, model, clip)
     new_model = model.with_lora(patch) if unet_strength != 0 and patch.has_unet() else model
     new_clip = clip.with_lora(patch) if clip_strength != 0 else clip

@@ -55,6 +55,10 @@ SAMPLERS: dict[str, tuple[str | None, dict[str, Any]]] = {
 BETA_SCHEDULES = {"model default": None, "linear": "linear", "scaled_linear": "scaled_linear",
                   "cosine": "squaredcos_cap_v2"}
 SEED_MOD = 2**64
+POSTERIOR_DRAW = "posterior_draw"  # LATENT key: (seed, shape) of VAE encode's posterior draw
+# LATENT key: the standard deviations of the image's and the masked image's posteriors,
+# which the Sampler samples (VAE encode (inpainting model), posterior 'sample')
+INPAINT_POSTERIOR = "inpaint_posterior"
 
 
 # -- noise ------------------------------------------------------------------------------
@@ -78,6 +82,17 @@ class NoiseSource:
 
         return torch.cat([torch.randn((1, *shape[1:]), generator=g, dtype=torch.float32)
                           for g in generators[:shape[0]]])
+
+    def generators_for(self, latent: dict[str, Any], batch: int) -> list[torch.Generator]:
+        """Generators for noising ``latent``: when VAE encode drew its posterior sample with
+        this seed, they continue after that draw, as the one generator of diffusers'
+        img2img pipeline does (posterior sample, then the initial noise, then the
+        ancestral samplers' noise)."""
+        generators = self.generators(batch)
+        drawn = latent.get(POSTERIOR_DRAW)
+        if drawn is not None and drawn[0] == self.seed:
+            self.draw(tuple(drawn[1]), generators)
+        return generators
 
 
 @node("sampling.Noise", "Noise", "sampling",
@@ -205,7 +220,10 @@ class CFGGuider:
 
     @property
     def uses_uncond(self) -> bool:
-        return self.scale != 1.0 and self.negative is not None
+        """Guidance runs only above scale 1 and with a negative, as in diffusers'
+        pipelines (do_classifier_free_guidance = guidance_scale > 1): at or below 1 the
+        positive prediction alone is used."""
+        return self.scale > 1.0 and self.negative is not None
 
     def prepare(self, batch: int, height: int, width: int, device: Any,
                 dtype: Any) -> dict[str, Any]:
@@ -277,16 +295,26 @@ class CFGGuider:
         return guided
 
 
+NEGATIVE_HELP = ("unlinked: no guidance, the positive prompt alone (diffusers' "
+                 "guidance_scale 1), not diffusers' default empty negative prompt: for that, "
+                 "link a Text encode of an empty prompt")
+
+
 @node("sampling.CFGGuider", "CFG guider", "sampling",
       inputs=[Input("model", MODEL), Input("positive", CONDITIONING),
-              Input("negative", CONDITIONING, optional=True)],
-      params=[FloatParam("scale", 7.5, 0.0, 100.0, 0.1),
+              Input("negative", CONDITIONING, optional=True, description=NEGATIVE_HELP)],
+      params=[FloatParam("scale", 7.5, 0.0, 100.0, 0.1,
+                         description="guidance strength; at or below 1 guidance is off (the "
+                                     "positive prompt alone), as in diffusers"),
               FloatParam("guidance_rescale", 0.0, 0.0, 1.0)],
       outputs=[Output("guider", GUIDER)])
 def cfg_guider(model: ModelHandle, positive: Conditioning, negative: Conditioning | None,
                scale: float, guidance_rescale: float) -> CFGGuider:
     """Classifier-free guidance: uncond + scale * (cond - uncond), both passes in one
-    batched UNet call; scale 1 (or no negative) runs the conditional pass alone."""
+    batched UNet call. As in diffusers' pipelines, guidance is off at scale <= 1 and
+    without a negative: the conditional pass runs alone. An unlinked negative is therefore
+    diffusers' guidance_scale 1, not its default empty negative prompt (link a Text encode
+    of '' for that)."""
     width = positive.embeds.shape[-1]
     expected = model.config.get("cross_attention_dim")
     if expected is not None and width != expected and not isinstance(expected, list):
@@ -392,10 +420,18 @@ def run_sampler(guider: CFGGuider, plan: SchedulePlan, noise: NoiseSource,
     samples = latent["samples"]
     batch, _, height, width = samples.shape
     scheduler, timesteps, _ = plan.make(device)
-    generators = noise.generators(batch)
-    initial_noise = noise.draw(tuple(samples.shape), generators).to(device)
+    generators = noise.generators_for(latent, batch)
     original = samples.to(device, torch.float32)
     full = plan.denoise >= 1.0
+    spread = latent.get(INPAINT_POSTERIOR) if add_noise and concat is not None else None
+    if spread is not None and not full:  # the pipeline samples the image below strength 1
+        original = original + spread["samples_std"].to(device) * noise.draw(
+            tuple(samples.shape), generators).to(device)
+    initial_noise = noise.draw(tuple(samples.shape), generators).to(device)
+    if spread is not None:  # then the masked image, after the initial noise
+        masked_std = spread["masked_std"].expand(batch, -1, -1, -1)
+        eps = noise.draw(tuple(masked_std.shape), generators)
+        concat = torch.cat([concat[:, :1], concat[:, 1:] + masked_std * eps], dim=1)
     if not add_noise:
         x = original.clone()
     elif full:
@@ -440,7 +476,9 @@ def sampler_node(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     """Run the reverse process from the latent (an empty latent for txt2img, an encoded
     image with denoise < 1 for img2img). With a noise mask (input or from Set latent
     noise mask) only the masked region changes: the rest is reset to the noised original
-    at every step and equals the original exactly at the end."""
+    at every step and equals the original exactly at the end. When VAE encode sampled the
+    latent's posterior with this Noise's seed, the noise continues that seed's random
+    stream (as diffusers' img2img pipeline's one generator does)."""
     samples = latent["samples"]
     source = mask if mask is not None else latent.get("noise_mask")
     field = "mask" if mask is not None else "latent"
@@ -448,7 +486,8 @@ def sampler_node(guider: CFGGuider, scheduler: SchedulePlan, noise: NoiseSource,
     device = torch_device(ctx.device)
     result = run_sampler(guider, scheduler, noise, latent, m, add_noise, device, ctx.progress,
                           ctx.previews, ctx.dtype)
-    out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
+    out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask",
+                                                         POSTERIOR_DRAW, INPAINT_POSTERIOR)}
     out["samples"] = result
     return out
 
@@ -514,7 +553,7 @@ def add_noise_node(scheduler: SchedulePlan, noise: NoiseSource, latent: dict[str
     import torch
 
     samples = latent["samples"].float()
-    generators = noise.generators(samples.shape[0])
+    generators = noise.generators_for(latent, samples.shape[0])
     eps = noise.draw(tuple(samples.shape), generators)
     if mode == "strength":
         if int(scheduler.steps * strength) < 1:

@@ -147,6 +147,7 @@ class NodeItem(QGraphicsItem):
         self._rect = QRectF()
         self.relayout()
         self.setPos(*node.pos)
+        self.setAcceptHoverEvents(True)  # tooltips: the spec's port and param descriptions
 
     def type(self) -> int:
         return self.Type
@@ -268,6 +269,27 @@ class NodeItem(QGraphicsItem):
             if rect.contains(local):
                 return param, rect
         return None
+
+    def tooltip_at(self, local: QPointF) -> str:
+        """The tooltip at ``local``: the failure, else the registry's description of the
+        input, output or param under it (e.g. what an unlinked optional input means)."""
+        if self.error or self.spec is None:
+            return self.error or ""
+        port = self.port_at(local)
+        if port is not None:
+            declared = (self.spec.inputs if port.direction == IN else self.spec.outputs)
+            entry = next((p for p in declared if p.name == port.name), None)
+            if entry is None and port.direction == IN:  # a param driven by a link
+                entry = next((p for p in self.spec.params if p.name == port.name), None)
+            return f"{port.name}: {entry.description}" if entry and entry.description else ""
+        hit = self.param_at(local)
+        if hit is not None and hit[0].description:
+            return f"{hit[0].name}: {hit[0].description}"
+        return ""
+
+    def hoverMoveEvent(self, event: Any) -> None:
+        self.setToolTip(self.tooltip_at(event.pos()))
+        super().hoverMoveEvent(event)
 
     # -- run state --
     def set_state(self, state: str | None, **info: Any) -> None:

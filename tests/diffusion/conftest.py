@@ -208,3 +208,22 @@ def test_executor(test_registry, tmp_path):
 def failures(result) -> dict[str, tuple[str | None, str]]:
     """node id -> (input field, message) of each failure."""
     return {k: (v.field, str(v)) for k, v in result.failures.items()}
+
+
+def replay_from_a_contiguous_copy(executor, graph: Graph, encoder: str, output: str):
+    """Run ``graph``, then run it again with the latent that node ``encoder`` made handed
+    in by a test.Latent node as a contiguous copy. Returns (the latent ``encoder`` made,
+    ``output``'s first value from the first run, from the second)."""
+    import torch
+
+    first = executor.run(graph, outputs=[output], keep_values=True)
+    assert not first.failures, {k: str(v) for k, v in first.failures.items()}
+    latent = first.values[encoder][0]
+    TENSORS["replayed-latent"] = {k: v.contiguous().clone() if torch.is_tensor(v) else v
+                                  for k, v in latent.items()}
+    source = graph.add_node("test.Latent", {"key": "replayed-latent"}).id
+    for link in [link for link in graph.links.values() if link.src == encoder]:
+        graph.connect(source, "latent", link.dst, link.dst_input)
+    second = executor.run(graph, outputs=[output], keep_values=True)
+    assert not second.failures, {k: str(v) for k, v in second.failures.items()}
+    return latent, first.values[output][0], second.values[output][0]

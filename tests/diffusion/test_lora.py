@@ -88,3 +88,75 @@ def test_a_lora_for_another_architecture_is_refused_by_its_node(executor):
     base, _ = run_image(executor, *txt2img_graph(steps=2, seed=5))  # the base model is intact
     fresh_base, _ = run_image(executor, *txt2img_graph(steps=2, seed=5))
     assert torch.equal(base, fresh_base)
+
+
+def test_a_lora_with_alpha_in_its_metadata_matches_the_pipeline(executor, models_dir):
+    """diffusers/peft save lora_alpha in the file's metadata (lora_adapter_metadata), not
+    as tensors: alpha 8 at rank 4 scales the LoRA by 2, as StableDiffusionPipeline does."""
+    import numpy as np
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+    from transformers import CLIPTextModel
+
+    from .conftest import MODEL
+
+    folder = models_dir / "loras"
+    name = "alpha8_rank4.safetensors"
+    if not (folder / name).exists():
+        unet = UNet2DConditionModel.from_pretrained(models_dir / MODEL / "unet")
+        text = CLIPTextModel.from_pretrained(models_dir / MODEL / "text_encoder")
+        torch.manual_seed(321)
+        unet_config = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False,
+                                 target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+        text_config = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False,
+                                 target_modules=["q_proj", "v_proj"])
+        unet.add_adapter(unet_config)
+        inject_adapter_in_model(text_config, text)
+        StableDiffusionPipeline.save_lora_weights(
+            folder, weight_name=name,
+            unet_lora_layers=get_peft_model_state_dict(unet),
+            text_encoder_lora_layers=get_peft_model_state_dict(text),
+            unet_lora_adapter_metadata=unet_config.to_dict(),
+            text_encoder_lora_adapter_metadata=text_config.to_dict())
+    ours, _ = run_image(executor, *txt2img_graph(lora=name, sampler="ddim", steps=3, seed=8,
+                                                 scale=6.0))
+    pipe = StableDiffusionPipeline.from_pretrained(
+        models_dir / MODEL, safety_checker=None, requires_safety_checker=False,
+        local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(folder / name)
+    ref = pipe("a photo of an astronaut", negative_prompt="blurry", num_inference_steps=3,
+               guidance_scale=6.0, height=64, width=64, output_type="np",
+               generator=torch.Generator("cpu").manual_seed(8)).images
+    diff = np.abs(ours.numpy() - ref).max()
+    assert diff <= 1e-4, f"LoRA with lora_alpha metadata: max abs pixel difference {diff}"
+
+
+def test_lora_metadata_from_a_newer_peft_loads_and_bad_metadata_names_the_input(
+        executor, models_dir):
+    """Settings this peft does not know are left out; values it refuses, or metadata that
+    is not JSON, fail the LoRA node naming its input, not deep in the sampler."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    folder = models_dir / "loras"
+    with safe_open(folder / "alpha8_rank4.safetensors", "pt") as handle:
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+        metadata = json.loads(handle.metadata()["lora_adapter_metadata"])
+    variants = {"newer.safetensors": {**metadata, "unet.future_option": 3},
+                "refused.safetensors": {**metadata, "unet.r": "four"},
+                "notjson.safetensors": "{unet.r: 4"}
+    for name, value in variants.items():
+        raw = value if isinstance(value, str) else json.dumps(value)
+        save_file(tensors, str(folder / name), metadata={"lora_adapter_metadata": raw})
+    reference, _ = run_image(executor, *txt2img_graph(lora="alpha8_rank4.safetensors",
+                                                      steps=2, seed=3))
+    newer, _ = run_image(executor, *txt2img_graph(lora="newer.safetensors", steps=2, seed=3))
+    assert torch.equal(reference, newer)
+    for name, expected in (("refused.safetensors", "settings peft refuses"),
+                           ("notjson.safetensors", "is not valid JSON")):
+        graph, ids = txt2img_graph(lora=name, steps=2)
+        field, message = failures(executor.run(graph, outputs=[ids["decode"]]))[ids["lora"]]
+        assert field == "lora" and expected in message and name in message

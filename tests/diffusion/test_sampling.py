@@ -84,6 +84,22 @@ def test_inpainting_keeps_the_unmasked_latent_exactly(test_executor, sampler):
     assert (final[..., ~keep] - original[..., ~keep]).abs().max() > 1e-2
 
 
+def test_an_encoded_image_inpaints_exactly_like_the_same_latent_from_elsewhere(test_executor):
+    """VAE encode gives a contiguous latent (the VAE's convolutions hand back channels_last
+    strides for an image [B,H,W,C]); otherwise the UNet computes ~1e-5 differently."""
+    from .conftest import replay_from_a_contiguous_copy
+
+    TENSORS["inpaint-image"] = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(6))
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 8:40, 24:56] = 1.0
+    TENSORS["inpaint-mask"] = mask
+    g, ids = _inpaint_graph("inpaint-image", "inpaint-mask")
+    latent, encoded, replayed = replay_from_a_contiguous_copy(test_executor, g, ids["enc"],
+                                                              ids["sampler"])
+    assert latent["samples"].is_contiguous()
+    assert torch.equal(encoded["samples"], replayed["samples"])
+
+
 def test_a_mask_of_the_wrong_size_is_refused_naming_node_and_input(test_executor):
     TENSORS["wrong-image"] = torch.rand(1, 64, 64, 3)
     TENSORS["wrong-mask"] = torch.ones(1, 50, 40)
@@ -132,16 +148,6 @@ def test_cfg_scale_one_skips_the_unconditional_pass(executor):
     finally:
         handle.remove()
     assert calls == [1, 1, 2, 2]
-
-
-ALL_SAMPLERS = ["ddpm", "ddim", "pndm", "euler", "euler_ancestral", "heun", "dpm_2",
-                "dpm_2_ancestral", "lms", "dpmpp_2m", "dpmpp_2m_sde", "unipc", "lcm", "default"]
-
-
-@pytest.mark.parametrize("sampler", ALL_SAMPLERS)
-def test_every_sampler_runs(executor, sampler):
-    image, _ = run_image(executor, *txt2img_graph(sampler=sampler, steps=4, seed=1))
-    assert torch.isfinite(image).all() and image.shape == (1, 64, 64, 3)
 
 
 @pytest.mark.parametrize("beta", ["model default", "linear", "scaled_linear", "cosine"])

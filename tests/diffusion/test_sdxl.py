@@ -78,6 +78,24 @@ def test_sdxl_txt2img_matches_the_sdxl_pipeline(executor, sdxl_folder):
     assert diff <= 1e-4, f"SDXL: max abs pixel difference {diff}"
 
 
+def test_sdxl_single_file_gives_the_image_of_its_folder(executor, sdxl_folder):
+    """SGM layout: conditioner.embedders.0.transformer.text_model.* (CLIP, position_ids
+    included) and conditioner.embedders.1.model.* (OpenCLIP with text_projection)."""
+    from nodes.loaders import load_checkpoint
+
+    from .tiny import save_single_file
+
+    single = sdxl_folder.with_name("tiny-sdxl-single.safetensors")
+    if not single.exists():
+        save_single_file(sdxl_folder, single, arch="sdxl")
+    assert load_checkpoint(single).kind == "sdxl"
+    kwargs = dict(prompt="a castle on the moon", negative="blurry", steps=3, scale=5.0,
+                  seed=23)
+    folder_image, _ = run_image(executor, *txt2img_graph(checkpoint=SDXL, **kwargs))
+    single_image, _ = run_image(executor, *txt2img_graph(checkpoint=single.name, **kwargs))
+    assert torch.equal(folder_image, single_image)
+
+
 def test_sdxl_clip_skip_matches_the_sdxl_pipeline(sdxl_folder):
     from diffusers import StableDiffusionXLPipeline
 

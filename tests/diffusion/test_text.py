@@ -69,6 +69,26 @@ def test_emphasis_changes_only_the_weighted_encoding(clip):
     assert torch.allclose(plain.mean(), strong.mean(), atol=1e-5)  # the mean is restored
 
 
+def test_emphasis_never_zeroes_or_poisons_a_prompt_whose_mean_is_zero():
+    """The rescale to the original mean is skipped where it would divide by (next to) zero
+    or flip the sign: the emphasis still applies, and nothing becomes 0 or NaN."""
+    from nodes.conditioning import apply_weights
+
+    hidden = torch.randn(1, 6, 8, generator=torch.Generator().manual_seed(0))
+    centred = hidden - hidden.mean()  # mean ~1e-9: the rescale would zero the prompt
+    weights = [1.0, 1.5, 1.5, 1.0, 1.0, 1.0]
+    out = apply_weights(centred, weights)
+    assert torch.equal(out, centred * torch.tensor(weights)[None, :, None])
+    ones = torch.ones(1, 4, 8)  # weights whose weighted mean is exactly 0: no NaN
+    out = apply_weights(ones, [1.0, 1.0, -1.0, -1.0])
+    assert torch.isfinite(out).all() and out.abs().min() == 1.0
+    flipped = apply_weights(ones, [1.0, -2.0, -2.0, 1.0])  # the mean changes sign
+    assert torch.equal(flipped[0, :, 0], torch.tensor([1.0, -2.0, -2.0, 1.0]))
+    usual = apply_weights(hidden + 1, weights)  # the ordinary case keeps its mean
+    assert torch.allclose(usual.mean(), (hidden + 1).mean(), atol=1e-6)
+    assert not torch.allclose(usual, hidden + 1)
+
+
 def test_long_positive_and_short_negative_sample_together(executor):
     from .conftest import run_image, txt2img_graph
 

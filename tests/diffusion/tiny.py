@@ -141,6 +141,7 @@ def _unet_to_ldm(state: dict, config) -> dict:
                  ("conv2", "out_layers.3"), ("time_emb_proj", "emb_layers.1"),
                  ("conv_shortcut", "skip_connection")]
     top = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+           "add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2",
            "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}
     layers = config.layers_per_block
     out = {}
@@ -221,27 +222,141 @@ def _vae_to_ldm(state: dict, config) -> dict:
     return out
 
 
-def save_single_file(folder: Path, target: Path) -> None:
-    """Write the diffusers model in ``folder`` as one original-format .safetensors file,
-    with a ``<name>.config`` folder of its (non-standard, tiny) configs beside it."""
+# schedule buffers that LDM training code stored beside the weights (SD1.x/SD2.x files)
+_LDM_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+                "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod",
+                "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod", "posterior_variance",
+                "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2")
+
+
+def _text_state(encoder) -> dict:
+    """A transformers CLIP text model's weights, named as transformers 4 named them (with
+    the ``text_model.`` level that original checkpoints keep, whatever this transformers
+    version calls them)."""
+    out = {}
+    for key, value in encoder.state_dict().items():
+        if not key.startswith(("text_model.", "text_projection.")):
+            key = "text_model." + key
+        out[key] = value
+    return out
+
+
+def clip_to_ldm(encoder, prefix: str) -> dict:
+    """HF CLIP layout, as SD1.x (``cond_stage_model.transformer.``) and SDXL's first
+    encoder (``conditioner.embedders.0.transformer.``) store it, position_ids included."""
+    state = {prefix + k: v for k, v in _text_state(encoder).items()}
+    positions = encoder.config.max_position_embeddings
+    state[prefix + "text_model.embeddings.position_ids"] = torch.arange(positions)[None]
+    return state
+
+
+def open_clip_to_ldm(encoder, prefix: str, unused_layers: int = 0, seed: int = 0) -> dict:
+    """OpenCLIP layout (``cond_stage_model.model.`` in SD2.x, ``conditioner.embedders.1.model.``
+    in SDXL): fused q/k/v ``in_proj``, ``resblocks``, ``ln_final``, ``positional_embedding``,
+    a ``text_projection`` matrix (x @ P) and ``logit_scale``. ``unused_layers`` appends
+    blocks the model does not run (SD2 reads OpenCLIP's penultimate layer, so its file has
+    one block more than diffusers' text encoder)."""
+    state = _text_state(encoder)
+    hidden = encoder.config.hidden_size
+    out = {"positional_embedding": state.pop("text_model.embeddings.position_embedding.weight"),
+           "token_embedding.weight": state.pop("text_model.embeddings.token_embedding.weight"),
+           "ln_final.weight": state.pop("text_model.final_layer_norm.weight"),
+           "ln_final.bias": state.pop("text_model.final_layer_norm.bias"),
+           "logit_scale": torch.tensor(4.6052)}
+    projection = state.pop("text_projection.weight", None)
+    generator = torch.Generator().manual_seed(seed)
+    if projection is None:  # SD2's text projection is stored but not used
+        projection = torch.randn(hidden, hidden, generator=generator)
+    out["text_projection"] = projection.T.contiguous()
+    layers = encoder.config.num_hidden_layers
+    names = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc",
+             "mlp.fc2": "mlp.c_proj", "self_attn.out_proj": "attn.out_proj"}
+    for i in range(layers):
+        base = f"text_model.encoder.layers.{i}."
+        block = f"transformer.resblocks.{i}."
+        for kind in ("weight", "bias"):
+            out[block + f"attn.in_proj_{kind}"] = torch.cat(
+                [state.pop(base + f"self_attn.{p}_proj.{kind}") for p in "qkv"])
+            for ours, theirs in names.items():
+                out[block + f"{theirs}.{kind}"] = state.pop(base + f"{ours}.{kind}")
+    assert not state, f"unmapped text encoder weights: {sorted(state)[:3]}"
+    for i in range(layers, layers + unused_layers):
+        template = {k.replace(f"resblocks.{layers - 1}.", f"resblocks.{i}."): v
+                    for k, v in out.items() if k.startswith(f"transformer.resblocks.{layers - 1}.")}
+        out.update({k: torch.randn(v.shape, generator=generator) * 0.02
+                    for k, v in template.items()})
+    return {prefix + k: v for k, v in out.items()}
+
+
+def _ldm_buffers(scheduler_config: dict) -> dict:
+    """The diffusion schedule as LDM's DDPM module registered it (stored in SD1.x/SD2.x
+    files; loaders ignore it)."""
+    from diffusers import DDPMScheduler
+
+    betas = DDPMScheduler.from_config(scheduler_config).betas.double()
+    a = torch.cumprod(1 - betas, 0)
+    prev = torch.cat([torch.ones(1, dtype=a.dtype), a[:-1]])
+    variance = betas * (1 - prev) / (1 - a)
+    values = {"betas": betas, "alphas_cumprod": a, "alphas_cumprod_prev": prev,
+              "sqrt_alphas_cumprod": a.sqrt(), "sqrt_one_minus_alphas_cumprod": (1 - a).sqrt(),
+              "log_one_minus_alphas_cumprod": (1 - a).log(),
+              "sqrt_recip_alphas_cumprod": (1 / a).sqrt(),
+              "sqrt_recipm1_alphas_cumprod": (1 / a - 1).sqrt(),
+              "posterior_variance": variance,
+              "posterior_log_variance_clipped": variance.clamp(min=1e-20).log(),
+              "posterior_mean_coef1": betas * prev.sqrt() / (1 - a),
+              "posterior_mean_coef2": (1 - prev) * (1 - betas).sqrt() / (1 - a)}
+    return {name: values[name].float() for name in _LDM_BUFFERS}
+
+
+def ldm_state(unet, vae, encoders: list, arch: str, scheduler_config: dict | None = None) -> dict:
+    """The state dict of an original-format (LDM/SGM) checkpoint of these diffusers and
+    transformers models. ``arch``: "sd15" (CLIP under ``cond_stage_model.transformer.``),
+    "sd2" (its text encoder stored as OpenCLIP under ``cond_stage_model.model.``, with the
+    unused final block) or "sdxl" (two encoders under ``conditioner.embedders.0/1``)."""
+    state = {}
+    state.update(_unet_to_ldm(unet.state_dict(), unet.config))
+    state.update(_vae_to_ldm(vae.state_dict(), vae.config))
+    if arch == "sd15":
+        state.update(clip_to_ldm(encoders[0], "cond_stage_model.transformer."))
+    elif arch == "sd2":
+        state.update(open_clip_to_ldm(encoders[0], "cond_stage_model.model.", unused_layers=1))
+    elif arch == "sdxl":
+        state.update(clip_to_ldm(encoders[0], "conditioner.embedders.0.transformer."))
+        state.update(open_clip_to_ldm(encoders[1], "conditioner.embedders.1.model."))
+    else:
+        raise ValueError(arch)
+    if arch != "sdxl" and scheduler_config is not None:
+        state.update(_ldm_buffers(scheduler_config))
+    return state
+
+
+def save_single_file(folder: Path, target: Path, arch: str = "sd15",
+                     dtype: torch.dtype = torch.float32) -> None:
+    """Write the diffusers model in ``folder`` as one original-format .safetensors file (see
+    ``ldm_state``; "sdxl" needs a folder with text_encoder_2), in ``dtype``, with a
+    ``<name>.config`` folder of its (non-standard, tiny) configs beside it."""
     import shutil
 
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from safetensors.torch import save_file
-    from transformers import CLIPTextModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     unet = UNet2DConditionModel.from_pretrained(folder / "unet")
     vae = AutoencoderKL.from_pretrained(folder / "vae")
-    text = CLIPTextModel.from_pretrained(folder / "text_encoder")
-    state = {}
-    state.update(_unet_to_ldm(unet.state_dict(), unet.config))
-    state.update(_vae_to_ldm(vae.state_dict(), vae.config))
-    for key, value in text.state_dict().items():
-        state["cond_stage_model.transformer." + key] = value
-    save_file({k: v.contiguous() for k, v in state.items()}, str(target))
+    encoders = [CLIPTextModel.from_pretrained(folder / "text_encoder")]
+    parts = ["unet", "vae", "text_encoder"]
+    if arch == "sdxl":
+        encoders.append(CLIPTextModelWithProjection.from_pretrained(folder / "text_encoder_2"))
+        parts.append("text_encoder_2")
+    scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    state = ldm_state(unet, vae, encoders, arch, scheduler_config)
+    save_file({k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
+               for k, v in state.items()}, str(target))
     sidecar = target.with_name(target.stem + ".config")
-    for part in ("unet", "vae", "text_encoder"):
+    for part in parts:
         (sidecar / part).mkdir(parents=True, exist_ok=True)
         shutil.copy(folder / part / "config.json", sidecar / part / "config.json")
-    shutil.copytree(folder / "tokenizer", sidecar / "tokenizer", dirs_exist_ok=True)
-    shutil.copytree(folder / "scheduler", sidecar / "scheduler", dirs_exist_ok=True)
+    for part in ("tokenizer", "tokenizer_2", "scheduler"):
+        if (folder / part).is_dir():
+            shutil.copytree(folder / part, sidecar / part, dirs_exist_ok=True)

@@ -158,3 +158,23 @@ def test_long_note_text_is_cut_with_an_ellipsis_and_titles_fit_their_room(qtbot,
     assert shown.endswith("…")
     assert QFontMetricsF(s.title_font).horizontalAdvance(shown) <= rect.width()
     window.close()
+
+
+def test_hovering_a_port_or_field_shows_its_description(qtbot, make_window):
+    """The registry's descriptions reach the node: e.g. what an unlinked negative means."""
+    from PySide6.QtCore import QPointF
+    from ui.port_item import IN
+
+    from .helpers import vp
+
+    window = make_window()
+    node_id = window.canvas.editor.add_node("sampling.CFGGuider", (0.0, 0.0))
+    item = window.canvas.nodes[node_id]
+    QTest.mouseMove(window.view.viewport(), vp(window, item.port_pos("negative", IN)))
+    qtbot.waitUntil(lambda: "guidance_scale 1" in item.toolTip())
+    assert item.toolTip().startswith("negative: unlinked: no guidance")
+    _param, rect = next(p for p in item.layout.params if p[0].name == "scale")
+    QTest.mouseMove(window.view.viewport(), vp(window, item.mapToScene(rect.center())))
+    qtbot.waitUntil(lambda: item.toolTip().startswith("scale: "))
+    assert "at or below 1 guidance is off" in item.toolTip()
+    assert item.tooltip_at(QPointF(-50, -50)) == ""
