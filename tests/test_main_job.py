@@ -22,11 +22,14 @@ MEAN_TOLERANCE, MAX_TOLERANCE = 1.0, 24
 @pytest.fixture(scope="module")
 def run_prompt():
     registry = default_registry()
-    graph, _ = load(ROOT / "workflows" / "txt2img.json", registry)
+    shipped, _ = load(ROOT / "workflows" / "txt2img.json", registry)
     executor = Executor(registry, output_dir="/tmp/unused", base_dir=ROOT / "workflows")
-    decode = graph.find_node("VAE decode").id
+    decode = shipped.find_node("VAE decode").id
 
     def run(prompt: str | None = None) -> np.ndarray:
+        """The shipped workflow's images, with its own prompt unless ``prompt`` is given
+        (on a copy: the shipped graph never changes, whatever ran before)."""
+        graph = shipped.copy()
         if prompt is not None:
             graph.set_param(graph.find_node("Prompt").id, "text", prompt)
         result = executor.run(graph, [decode], keep_values=True)
@@ -64,3 +67,12 @@ def test_colour_word_changes_the_colour(run_prompt):
     assert red[0] > red[2] + 40  # red channel dominates
     assert blue[2] > blue[0] + 40  # blue channel dominates
 
+
+
+def test_main_job_reference_holds_after_another_prompt(run_prompt):
+    """The shared fixture keeps the shipped prompt: running another prompt first (as the
+    colour test does) must not change what the reference test sees."""
+    run_prompt("a large blue circle in the centre on a white background")
+    strip = run_prompt()
+    reference = np.asarray(Image.open(REFERENCE).convert("RGB"))
+    assert np.abs(strip.astype(int) - reference.astype(int)).mean() <= MEAN_TOLERANCE
