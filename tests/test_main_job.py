@@ -60,13 +60,14 @@ def _object_colour(strip: np.ndarray, background: np.ndarray) -> np.ndarray:
 
 def test_colour_word_changes_the_colour(run_prompt):
     white = np.array([255, 255, 255])
-    red = _object_colour(run_prompt("a large red circle in the centre on a white background"),
-                         white)
-    blue = _object_colour(run_prompt("a large blue circle in the centre on a white background"),
-                          white)
+    red = _object_colour(
+        run_prompt("a large red circle in the centre on a white background"), white
+    )
+    blue = _object_colour(
+        run_prompt("a large blue circle in the centre on a white background"), white
+    )
     assert red[0] > red[2] + 40  # red channel dominates
     assert blue[2] > blue[0] + 40  # blue channel dominates
-
 
 
 def test_main_job_reference_holds_after_another_prompt(run_prompt):

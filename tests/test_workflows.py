@@ -48,8 +48,9 @@ def _test_functions(path: Path) -> dict[str, ast.FunctionDef]:
 
 
 def _strings(node: ast.AST) -> set[str]:
-    return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant)
-            and isinstance(n.value, str)}
+    return {
+        n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
 
 
 def _notes(path: Path) -> str:
@@ -66,8 +67,9 @@ def test_every_workflow_names_the_pixel_tests_that_check_its_note(path):
     none must say in its note that it is only illustrative."""
     checked_by = json.loads(path.read_text(encoding="utf-8"))["metadata"].get("checked_by", [])
     if not checked_by:
-        assert "only illustrative" in _notes(path), \
+        assert "only illustrative" in _notes(path), (
             f"{path.name}: no 'checked_by' tests and the note does not say 'only illustrative'"
+        )
         return
     for entry in checked_by:
         file, _, name = entry.partition("::")
@@ -84,8 +86,11 @@ def test_every_workflow_names_the_pixel_tests_that_check_its_note(path):
 def test_every_pixel_test_is_named_by_the_workflow_it_runs():
     """The other way round: each test in test_workflow_outputs.py that runs a workflow is
     listed in that workflow's 'checked_by' (so a note cannot lose its test unnoticed)."""
-    listed = {entry for path in WORKFLOWS for entry in
-              json.loads(path.read_text(encoding="utf-8"))["metadata"].get("checked_by", [])}
+    listed = {
+        entry
+        for path in WORKFLOWS
+        for entry in json.loads(path.read_text(encoding="utf-8"))["metadata"].get("checked_by", [])
+    }
     outputs = ROOT / "tests" / "test_workflow_outputs.py"
     stems = {p.stem for p in WORKFLOWS}
     for name, test in _test_functions(outputs).items():
