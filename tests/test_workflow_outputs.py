@@ -270,7 +270,6 @@ def test_samplers_differ_at_few_steps_and_agree_at_many(run):
     beige = torch.tensor(PALETTE["beige"]) / 255
     for v in ("ddpm", "euler_ancestral"):
         assert (background(tiles[v, few]) - beige).norm() > 0.04, v
-    assert (background(tiles["ddim", few]) - beige).norm() < 0.03
     assert near(tiles["dpmpp_2m", few], "blue").sum() > 15
     assert near(tiles["dpmpp_2m", few], "green").sum() < 5
     grid = value("Sampler grid: tile 8")[0]
