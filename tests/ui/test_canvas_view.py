@@ -163,7 +163,8 @@ def test_long_note_text_is_cut_with_an_ellipsis_and_titles_fit_their_room(qtbot,
 def test_hovering_a_port_or_field_shows_its_description(qtbot, make_window):
     """The registry's descriptions reach the node: e.g. what an unlinked negative means."""
     from PySide6.QtCore import QPointF
-    from ui.port_item import IN
+
+    from nodegraph.links import IN
 
     from .helpers import vp
 
