@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -387,9 +387,36 @@ class MainWindow(QMainWindow):
     def duplicate(self) -> None:
         self.canvas.select_nodes(self.canvas.editor.duplicate(self.canvas.selected_node_ids()))
 
+    # -- shortcuts --
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """A key that reached the window unhandled although it is an action's shortcut
+        (the window was not the active one, e.g. after a popup closed before the window
+        system activated it): trigger the action anyway, so Ctrl+Enter runs the graph
+        wherever the focus is in the window."""
+        action = self.action_for_key(event)
+        if action is not None:
+            action.trigger()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def action_for_key(self, event: QKeyEvent) -> QAction | None:
+        """The enabled action whose shortcut is this key press, if any."""
+        combo = QKeySequence(event.keyCombination().key()
+                             | (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier))
+        for action in self.all_actions:
+            if action.isEnabled() and any(combo.matches(s) == QKeySequence.SequenceMatch.ExactMatch
+                                          for s in action.shortcuts()):
+                return action
+        return None
+
     # -- running --
     def run(self, outputs: list[str] | None = None) -> None:
-        """Queue a run of a snapshot of the graph as it is now."""
+        """Queue a run of a snapshot of the graph as it is now (a field being edited is
+        committed first; if its text is invalid, nothing runs)."""
+        editor = self.view.editor_widget
+        if editor is not None and not editor.finish():
+            return
         snapshot = json.loads(dumps(self.document.graph))
         base = self.document.path.parent if self.document.path else None
         self.runs.submit(snapshot, outputs, base, tag=self.document)

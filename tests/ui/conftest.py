@@ -30,7 +30,19 @@ def registry() -> Registry:
 
 
 @pytest.fixture(autouse=True)
-def config_dir(tmp_path, monkeypatch):
+def no_environment_leaks():
+    """Fail a test that leaves os.environ changed (config_dir requests it, so it is set
+    up before, and torn down after, every monkeypatch),
+    which a test that changes settings can easily do."""
+    environ = dict(os.environ)
+    yield
+    changed = {k for k in set(environ) | set(os.environ)
+               if environ.get(k) != os.environ.get(k) and k != "PYTEST_CURRENT_TEST"}
+    assert not changed, f"environment variables left changed: {sorted(changed)}"
+
+
+@pytest.fixture(autouse=True)
+def config_dir(no_environment_leaks, tmp_path, monkeypatch):
     folder = tmp_path / "config"
     monkeypatch.setenv("NODEGRAPH_CONFIG_DIR", str(folder))
     from ui.settings import Settings
@@ -89,7 +101,7 @@ def make_window(qtbot, registry, tmp_path):
         qtbot.waitExposed(window)
         window.raise_()
         window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+        qtbot.waitUntil(window.isActiveWindow, timeout=60_000)
         made.append(window)
         return window
 

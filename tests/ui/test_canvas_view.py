@@ -99,8 +99,10 @@ def test_bypass_mute_collapse_and_colour_through_the_editor(qtbot, make_window):
     assert window.document.graph.nodes[solid].color is None
 
 
-def test_settings_apply_to_the_next_run(qtbot, make_window, tmp_path):
+def test_settings_apply_to_the_next_run(qtbot, make_window, tmp_path, monkeypatch):
     from ui.dialogs import SettingsDialog
+
+    monkeypatch.setenv("NODEGRAPH_MODELS", "")  # what configure() sets is undone after
 
     window = make_window()
     dialog = SettingsDialog(window.settings, window)
