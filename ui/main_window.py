@@ -458,6 +458,9 @@ class MainWindow(QMainWindow):
             self._run_started = time.perf_counter()
             for node_id, item in items.items():
                 item.set_state("queued" if node_id in order else None)
+                if node_id in order:
+                    item.mark_stale()  # until this run shows (or confirms) its images
+            self.show_status(f"Running {len(order)} node(s)…")
             return
         if isinstance(event, ev.RunFinished):
             self.last_run = event
@@ -471,6 +474,8 @@ class MainWindow(QMainWindow):
             for item in items.values():
                 if item.state == "queued":
                     item.set_state(None)
+                elif item.state == "running":  # stopped by the cancel
+                    item.set_state("cancelled")
             return
         item = items.get(getattr(event, "node_id", ""))
         if item is None:

@@ -100,6 +100,7 @@ class _Style:
         self.highlight = QPen(QColor("#ffffff"), 2.0)
         self.progress = QBrush(QColor(theme.STATE_COLORS["running"]))
         self.bypass = QBrush(QColor(150, 80, 200, 70))
+        self.stale = QBrush(QColor(30, 30, 34, 150))
         self.type_brushes: dict[str, QBrush] = {}
 
     def type_brush(self, type_name: str) -> QBrush:
@@ -142,6 +143,7 @@ class NodeItem(QGraphicsItem):
         self.error_field: str | None = None
         self.traceback: str = ""
         self.images: list[QImage] = []
+        self.stale = False  # the images are from an earlier run than the latest
         self.preview: QImage | None = None
         self.layout = Layout(WIDTH, TITLE_H)
         self._rect = QRectF()
@@ -271,7 +273,8 @@ class NodeItem(QGraphicsItem):
 
     # -- run state --
     def set_state(self, state: str | None, **info: Any) -> None:
-        """Show a run state: queued, running, cached, done, failed, skipped, problem."""
+        """Show a run state: queued, running, cached, done, failed, skipped, problem,
+        cancelled (a running node stopped by Esc: its progress and preview go)."""
         relayout = False
         if state in (None, "queued", "running"):
             if self.error:
@@ -280,9 +283,11 @@ class NodeItem(QGraphicsItem):
             self.traceback = ""
             self.seconds = None
             self.progress = None
-        if state == "queued" and self.preview is not None:
+        if state in ("queued", "cancelled") and self.preview is not None:
             self.preview = None
             relayout = True
+        if state == "cancelled":
+            self.progress = None
         if state in ("failed", "problem"):
             self.error = info.get("message", "")
             self.error_field = info.get("field")
@@ -308,8 +313,15 @@ class NodeItem(QGraphicsItem):
 
     def set_images(self, images: list[QImage]) -> None:
         self.images = images
+        self.stale = False
         self.preview = None
         self.relayout()
+
+    def mark_stale(self, stale: bool = True) -> None:
+        """Say the images shown are not the latest run's (dimmed, marked "stale")."""
+        if self.images and stale != self.stale:
+            self.stale = stale
+            self.update()
 
     # -- painting --
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
@@ -539,6 +551,12 @@ class NodeItem(QGraphicsItem):
         if lay.thumb is not None and shown is not None:
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             painter.drawImage(lay.thumb, shown)
+            if self.stale and self.images:
+                painter.fillRect(lay.thumb, s.stale)
+                painter.setPen(s.text)
+                painter.setFont(s.small)
+                painter.drawText(lay.thumb.adjusted(4, 2, -4, -2), Qt.AlignmentFlag.AlignBottom
+                                 | Qt.AlignmentFlag.AlignLeft, "stale: from an earlier run")
             if len(self.images) > 1:
                 painter.setPen(s.text)
                 painter.setFont(s.small)

@@ -101,3 +101,41 @@ def test_an_invalid_graph_is_rejected_with_the_problem_on_the_node(qtbot, make_w
     qtbot.waitUntil(lambda: item.state == "problem")
     assert item.error_field == "image"
     assert "Cannot run" in window.statusBar().currentMessage()
+
+
+def test_after_cancel_nothing_looks_running_and_old_images_are_marked_stale(qtbot, make_window):
+    window = make_window()
+    slow = quick_add(qtbot, window, "slow counter", QPoint(150, 450))
+    solid = quick_add(qtbot, window, "solid", QPoint(100, 80))
+    preview = quick_add(qtbot, window, "preview", QPoint(500, 80))
+    wire(window, solid, "image", preview, "images")
+    type_into_field(qtbot, window, solid, "width", "8")
+    type_into_field(qtbot, window, solid, "height", "8")
+    window.canvas.editor.set_param(slow, "steps", 2)
+    run_and_wait(qtbot, window)
+    assert window.last_run.status == "finished"
+    assert "Run finished" in window.statusBar().currentMessage()
+    shown = window.canvas.nodes[preview]
+    assert shown.images and not shown.stale
+    # a second, long run, cancelled while the slow counter (first in order) runs
+    window.canvas.editor.set_param(slow, "steps", 5000)
+    window.canvas.editor.set_param(solid, "color", "#00ff00")
+    QTest.keyClick(window.view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    item = window.canvas.nodes[slow]
+    qtbot.waitUntil(lambda: item.state == "running" and item.progress is not None,
+                    timeout=60_000)
+    assert "Run finished" not in window.statusBar().currentMessage()  # not the old run's
+    assert "Running" in window.statusBar().currentMessage()
+    QTest.keyClick(window.view, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.runs.busy, timeout=60_000)
+    assert window.last_run.status == "cancelled"
+    assert item.state == "cancelled" and item.progress is None
+    assert "/5000" not in item._badge()
+    assert item.preview is None and item.layout.thumb is None
+    # the preview keeps run 1's picture, marked as not from the latest run
+    assert shown.images and shown.stale
+    assert shown.state is None
+    # a finished run shows fresh images again
+    window.canvas.editor.set_param(slow, "steps", 2)
+    run_and_wait(qtbot, window)
+    assert not shown.stale and window.images[preview][0].pixelColor(1, 1).name() == "#00ff00"
