@@ -33,7 +33,7 @@ from .document import Document
 from .editor import Editor, snap
 from .group_item import GroupItem
 from .link_item import LinkItem, WireItem
-from .node_item import LOD_SIMPLE, MIN_WIDTH, NodeItem
+from .node_item import LOD_SIMPLE, MIN_WIDTH, TITLE_H, NodeItem
 from .port_item import IN, OUT, PortRef, port_type, spec_accepts
 from .quick_add import QuickAdd
 from .widgets import (
@@ -472,10 +472,16 @@ class Canvas(QGraphicsScene):
             self.quick_add_requested.emit(pos, None, None)
         elif isinstance(item, LinkItem):
             self.editor.insert_reroute(item.link.id, (pos.x(), pos.y()))
-        elif isinstance(item, NodeItem) and item.layout.error is not None and \
-                item.layout.error.contains(item.mapFromScene(pos)):
+        elif isinstance(item, NodeItem) and item.error and self._on_error_or_header(
+                item, item.mapFromScene(pos)):
             self.error_clicked.emit(item.node_id)
         event.accept()
+
+    @staticmethod
+    def _on_error_or_header(item: NodeItem, local: QPointF) -> bool:
+        """Where a double-click opens a failed node's details: its header or message."""
+        on_error = item.layout.error is not None and item.layout.error.contains(local)
+        return on_error or 0 <= local.y() <= TITLE_H
 
     # -- wiring --
     def begin_wire(self, port: PortRef, pos: QPointF) -> None:

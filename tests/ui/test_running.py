@@ -6,11 +6,11 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDialog, QPlainTextEdit
 
 from nodegraph import events as ev
 
-from .helpers import quick_add, type_into_field, wire
+from .helpers import quick_add, type_into_field, vp, wire
 from .test_build_and_run import run_and_wait
 
 
@@ -82,6 +82,13 @@ def test_a_node_error_shows_on_the_node_and_the_app_keeps_working(qtbot, make_wi
     assert "Traceback" in dialog.findChildren(type(dialog.layout().itemAt(0).widget()))[
         0].toPlainText()
     dialog.close()
+    # a double-click on the failed node's header opens the details too
+    header = vp(window, item.mapToScene(QPointF(item.layout.width / 2, 12)))
+    QTest.mouseDClick(window.view.viewport(), Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier, header)
+    dialogs = [w for w in window._viewers if isinstance(w, QDialog) and w.isVisible()]
+    assert dialogs and "batch of 3" in dialogs[0].findChild(QPlainTextEdit).toPlainText()
+    dialogs[0].close()
     # fix the input and run again: the app kept working
     type_into_field(qtbot, window, top, "batch", "1")
     run_and_wait(qtbot, window)
