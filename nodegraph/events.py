@@ -71,6 +71,15 @@ class NodeFailed(Event):
     field: str | None = None
     field_kind: str = "input"
 
+    def __str__(self) -> str:
+        """One line naming the node by title, and the input or param at fault."""
+        where = f"node {self.title} (#{self.node_id})"
+        if self.field:
+            where += f", {self.field_kind} '{self.field}'"
+        if self.exception_type in ("NodeInputError", "WorkflowError"):  # no class name
+            return f"{where}: {self.message}"
+        return f"{where} failed: {self.exception_type}: {self.message}"
+
 
 @dataclass(frozen=True)
 class NodeSkipped(Event):

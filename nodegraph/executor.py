@@ -40,7 +40,7 @@ from .graph import Graph, GraphError, Node
 from .paths import resolve_input_path
 from .problems import Problem, WorkflowError, errors
 from .registry import NodeSpec, Registry
-from .validation import validate
+from .validation import node_label, validate
 from .workflow import graph_from_document, graph_to_document
 
 _run_ids = itertools.count(1)
@@ -59,12 +59,7 @@ class NodeFailure:
     field_kind: str = "input"  # "input" or "param": what ``field`` names
 
     def __str__(self) -> str:
-        where = f"node {self.title} (#{self.node_id})"
-        if self.field:
-            where += f", {self.field_kind} '{self.field}'"
-        if self.exception_type == "NodeInputError":  # the node's own words: no class name
-            return f"{where}: {self.message}"
-        return f"{where} failed: {self.exception_type}: {self.message}"
+        return str(NodeFailed(0, **asdict(self)))
 
 
 @dataclass
@@ -158,12 +153,15 @@ class Executor:
         cancel: CancelToken | None = None,
         run_info: dict[str, Any] | None = None,
         keep_values: bool = False,
+        partial: bool = False,
     ) -> RunResult:
         """Run ``graph`` (a Graph or a plain workflow document: a snapshot from any
         process). Raises WorkflowError, before running anything, if the part to run is
         invalid. Node failures do not raise: they are in the result and the events.
         ``keep_values`` keeps every visited node's outputs in ``result.values``
-        (otherwise only the requested targets')."""
+        (otherwise only the requested targets'). ``partial`` (the editor's runs) runs
+        around invalid nodes instead: each fails with its problem and its descendants are
+        skipped, unless nothing requested could run then."""
         if isinstance(graph, dict):
             graph, load_problems = graph_from_document(graph, self.registry)
             if errors(load_problems):
@@ -173,22 +171,43 @@ class Executor:
         run_id = next(_run_ids)
         started = time.perf_counter()
         order = self.plan(graph, outputs)
-        problems = errors(validate(graph, self.registry, order, cycles=False))
-        if problems:
-            emit(RunRejected(run_id, tuple(problems)))
-            raise WorkflowError(problems)
         if outputs is None:
             targets = {n for n in order if self._is_output(graph.nodes[n])}
         else:
             targets = {graph.find_node(ref).id for ref in outputs}
+        problems = errors(validate(graph, self.registry, order, cycles=False))
+        invalid: dict[str, Problem] = {}
+        if problems:
+            invalid = _invalid_nodes(problems, graph, order, targets) if partial else {}
+            if not invalid:
+                emit(RunRejected(run_id, tuple(problems)))
+                raise WorkflowError(problems)
         run = _Run(self, graph, order, targets, run_id, emit, cancel, run_info or {},
                    keep_values)
+        run.invalid = invalid
         emit(RunStarted(run_id, tuple(order)))
         result = run.execute()
         result.total_seconds = time.perf_counter() - started
         emit(RunFinished(run_id, result.status, result.total_seconds,
                          tuple(result.failures)))
         return result
+
+
+def _invalid_nodes(problems: list[Problem], graph: Graph, order: list[str],
+                   targets: set[str]) -> dict[str, Problem]:
+    """For a partial run: each invalid node's first problem; {} (reject the run) when a
+    problem is not a node's or when no target is left outside the invalid nodes and
+    their descendants."""
+    first: dict[str, Problem] = {}
+    for problem in problems:
+        if problem.node_id is None:
+            return {}
+        first.setdefault(problem.node_id, problem)
+    blocked = set(first)
+    for node_id in order:  # topological: every input is decided before its reader
+        if any(link.src in blocked for link in graph.incoming(node_id).values()):
+            blocked.add(node_id)
+    return first if targets - blocked else {}
 
 
 class _Run:
@@ -210,6 +229,7 @@ class _Run:
             for src in {link.src for link in links.values()}:
                 self.remaining[src] += 1
         self._workflow: dict[str, Any] | None = None
+        self.invalid: dict[str, Problem] = {}  # nodes a partial run fails up front
 
     @property
     def workflow(self) -> dict[str, Any]:
@@ -226,7 +246,9 @@ class _Run:
                 break
             node = self.graph.nodes[node_id]
             blocked = self._blocked_reason(node)
-            if blocked:
+            if node_id in self.invalid:
+                self._fail_invalid(node, self.invalid[node_id])
+            elif blocked:
                 result.skipped[node_id] = blocked
                 self.emit(NodeSkipped(result.run_id, node_id, blocked))
             else:
@@ -252,7 +274,7 @@ class _Run:
         for name, link in self.inputs[node.id].items():
             failed = link.src in self.result.failures
             if failed or link.src in self.result.skipped:
-                source = self.graph.nodes[link.src].label()
+                source = node_label(self.graph.nodes[link.src], self.registry)
                 verb = "failed" if failed else "did not run"
                 return f"input {name!r} comes from {source}, which {verb}"
         return None
@@ -357,6 +379,16 @@ class _Run:
             "".join(traceback.format_exception(error)), field,
             "param" if field is not None and spec.param(field) is not None else "input",
         )
+        self.result.failures[node.id] = failure
+        self.emit(NodeFailed(self.result.run_id, **asdict(failure)))
+
+    def _fail_invalid(self, node: Node, problem: Problem) -> None:
+        """A node a partial run cannot run (e.g. a required input not connected)."""
+        spec = self.registry.get(node.type)
+        kind = "param" if spec is not None and problem.field and spec.param(problem.field) \
+            else "input"
+        failure = NodeFailure(node.id, problem.node_title or node.id, "WorkflowError",
+                              problem.message, "", problem.field, kind)
         self.result.failures[node.id] = failure
         self.emit(NodeFailed(self.result.run_id, **asdict(failure)))
 

@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.autosaver = AutoSaver(self.settings.recovery_dir,
                                    self.settings.get("autosave_seconds"), self)
         self.last_run: ev.RunFinished | None = None
+        self._failures: list[ev.NodeFailed] = []  # the current run's, in order
         self.images: dict[str, list] = {}
         self._viewers: list[QWidget] = []
         self._closed = False
@@ -456,6 +457,7 @@ class MainWindow(QMainWindow):
         if isinstance(event, ev.RunStarted):
             order = set(event.order)
             self._run_started = time.perf_counter()
+            self._failures.clear()
             for node_id, item in items.items():
                 item.set_state("queued" if node_id in order else None)
                 if node_id in order:
@@ -466,7 +468,12 @@ class MainWindow(QMainWindow):
             self.last_run = event
             cached = sum(1 for i in items.values() if i.state == "cached")
             note = f", {cached} cached" if cached else ""
-            if event.status == "failed":
+            failures = self._failures
+            if event.status == "failed" and failures:
+                more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+                self.show_status(f"Run ended in {event.seconds:.2f} s; {failures[0]}{more}; "
+                                 "see the outlined nodes")
+            elif event.status == "failed":
                 self.show_status(f"Run failed ({len(event.failures)} node(s)); see the "
                                  "outlined nodes")
             else:
@@ -494,8 +501,10 @@ class MainWindow(QMainWindow):
         elif isinstance(event, ev.NodeFinished):
             item.set_state("done", seconds=event.seconds)
         elif isinstance(event, ev.NodeFailed):
-            item.set_state("failed", message=event.message, field=event.field,
-                           traceback=event.traceback)
+            self._failures.append(event)
+            invalid = event.exception_type == "WorkflowError"  # not run: a problem of its own
+            item.set_state("problem" if invalid else "failed", message=event.message,
+                           field=event.field, traceback=event.traceback)
         elif isinstance(event, ev.NodeSkipped):
             item.set_state("skipped")
             item.setToolTip(event.reason)

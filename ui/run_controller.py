@@ -57,7 +57,7 @@ class _Worker(QObject):
             executor = self.executor_factory()
             executor.base_dir = self.base_dir
             executor.run(self.document, self.outputs, on_event=self.event.emit,
-                         cancel=self.cancel)
+                         cancel=self.cancel, partial=True)  # around invalid nodes
         except WorkflowError as error:
             self.rejected.emit(list(error.problems))
         except Exception as error:  # the app must survive anything a run does

@@ -146,3 +146,22 @@ def test_after_cancel_nothing_looks_running_and_old_images_are_marked_stale(qtbo
     window.canvas.editor.set_param(slow, "steps", 2)
     run_and_wait(qtbot, window)
     assert not shown.stale and window.images[preview][0].pixelColor(1, 1).name() == "#00ff00"
+
+
+def test_an_unconnected_preview_is_marked_and_the_rest_runs(qtbot, make_window):
+    window = make_window()
+    solid = quick_add(qtbot, window, "solid", QPoint(100, 80))
+    preview = quick_add(qtbot, window, "preview", QPoint(450, 80))
+    dangling = quick_add(qtbot, window, "preview", QPoint(450, 420))
+    wire(window, solid, "image", preview, "images")
+    type_into_field(qtbot, window, solid, "width", "8")
+    type_into_field(qtbot, window, solid, "height", "8")
+    run_and_wait(qtbot, window)
+    assert window.images[preview][0].width() == 8  # the rest ran
+    item = window.canvas.nodes[dangling]
+    assert item.state == "problem" and item.error_field == "images"
+    assert "not connected" in item.error
+    message = window.statusBar().currentMessage()
+    assert f"Preview image (#{dangling}), input 'images': required input is not connected" \
+        in message
+    assert "image.Preview" not in message
