@@ -29,7 +29,7 @@ from nodegraph.workflow import dumps, loads
 
 from .canvas import Canvas, CanvasView
 from .dialogs import HelpOverlay, SettingsDialog
-from .document import AutoSaver, Document, find_recoveries
+from .document import AutoSaver, Document, Recovery, find_recoveries
 from .editor import CLIPBOARD_MIME
 from .library_panel import LibraryPanel
 from .run_controller import RunController
@@ -63,8 +63,7 @@ class MainWindow(QMainWindow):
         self.runs.crashed.connect(lambda message: self.show_status(f"Run error: {message}"))
         self.runs.busy_changed.connect(self._update_run_actions)
         self.runs.queue_changed.connect(lambda _n: self._update_run_actions())
-        self.autosaver = AutoSaver(self.settings.recovery_dir,
-                                   self.settings.get("autosave_seconds"), self)
+        self.autosaver = AutoSaver(self.settings.recovery_dir, parent=self)
         self.last_run: ev.RunFinished | None = None
         self._failures: list[ev.NodeFailed] = []  # the current run's, in order
         self.images: dict[str, list] = {}
@@ -104,11 +103,8 @@ class MainWindow(QMainWindow):
                                               "Workflows (*.json)")
         return path or None
 
-    def ask_recover(self, original: str | None) -> bool:
-        name = original or "an untitled workflow"
-        answer = QMessageBox.question(
-            self, "Recover work?", f"nodegraph did not close cleanly. Recover the unsaved "
-            f"changes to {name}?")
+    def ask_recover(self, recovery: Recovery) -> bool:
+        answer = QMessageBox.question(self, "Recover work?", recovery.prompt())
         return answer == QMessageBox.StandardButton.Yes
 
     # -- actions --
@@ -322,7 +318,7 @@ class MainWindow(QMainWindow):
     def offer_recovery(self) -> bool:
         """Offer back an autosave left by a crash; True if one was restored."""
         for recovery in find_recoveries(self.settings.recovery_dir):
-            accepted = self.ask_recover(recovery.original_path)
+            accepted = self.ask_recover(recovery)
             recovery.file.unlink(missing_ok=True)
             if accepted:
                 graph, problems = loads(recovery.text, self.registry)
@@ -565,7 +561,6 @@ class MainWindow(QMainWindow):
             s = self.settings
             self.runs.configure(s.get("device"), s.get("cache_mb"), s.get("output_dir"),
                                 s.get("model_folders"))
-            self.autosaver.timer.setInterval(s.get("autosave_seconds") * 1000)
 
     def show_status(self, message: str) -> None:
         self.statusBar().showMessage(message, 0 if message else 1)

@@ -1,4 +1,4 @@
-"""User settings (device, cache budget, model folders, recent files, autosave) stored
+"""User settings (device, cache budget, model folders, recent files) stored
 with QSettings; ``NODEGRAPH_CONFIG_DIR`` moves them (and recovery files) elsewhere."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ DEFAULTS: dict[str, Any] = {
     "cache_mb": 4096,
     "model_folders": [],
     "output_dir": "output",
-    "autosave_seconds": 30,
     "snap_to_grid": False,
     "recent_files": [],
 }
