@@ -691,6 +691,9 @@ class CanvasView(QGraphicsView):
         self._quick_add_at = QPointF()
         self._quick_add_port: PortRef | None = None
         self.editor_widget = None
+        # fit_all() before the view has its final size (a file opened at start-up, a
+        # recovered document) is redone on each resize until the user zooms or pans
+        self._fit_on_resize = False
         canvas.quick_add_requested.connect(self.open_quick_add)
         canvas.edit_requested.connect(self.open_field_editor)
 
@@ -730,6 +733,7 @@ class CanvasView(QGraphicsView):
     def zoom(self, factor: float, anchor: QPoint | None = None) -> None:
         """Scale by ``factor`` keeping the scene point under ``anchor`` (viewport pixels;
         default the centre) where it is."""
+        self._fit_on_resize = False  # the user chose a view
         scale = self.transform().m11()
         factor = max(0.05 / scale, min(4.0 / scale, factor))
         if anchor is None:
@@ -761,7 +765,15 @@ class CanvasView(QGraphicsView):
             self.scale(1.5, 1.5)
             self.centerOn(center)
 
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fit_on_resize:
+            self.fit_all()
+
     def fit_all(self) -> None:
+        """Show every node and group (again after each resize while the window is still
+        taking its size, until the user zooms or pans)."""
+        self._fit_on_resize = not self.isVisible() or self._fit_on_resize
         items = [i for i in self.canvas.items() if isinstance(i, (NodeItem, GroupItem))]
         rect = QRectF()
         for item in items:
@@ -779,6 +791,7 @@ class CanvasView(QGraphicsView):
 
     # -- pan --
     def _start_pan(self, event: QMouseEvent) -> None:
+        self._fit_on_resize = False
         self._pan = event.position().toPoint()
         self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
         event.accept()

@@ -325,6 +325,7 @@ class MainWindow(QMainWindow):
                 document = Document(self.registry, graph, recovery.original_path, problems)
                 self._set_document(document)
                 document.mark_dirty()
+                self.view.fit_all()
                 self.show_status("Recovered unsaved work")
                 return True
         return False

@@ -160,3 +160,31 @@ def test_long_note_text_is_cut_with_an_ellipsis_and_titles_fit_their_room(qtbot,
     assert shown.endswith("…")
     assert QFontMetricsF(s.title_font).horizontalAdvance(shown) <= rect.width()
     window.close()
+
+
+def _graph_share_of_view(window) -> float:
+    """How much of the viewport's width or height the graph's nodes fill (0..1)."""
+    from PySide6.QtCore import QRectF
+
+    rect = QRectF()
+    for item in window.canvas.nodes.values():
+        rect = rect.united(item.sceneBoundingRect())
+    shown = window.view.mapFromScene(rect).boundingRect()
+    viewport = window.view.viewport().rect()
+    assert viewport.contains(shown.center())
+    return max(shown.width() / viewport.width(), shown.height() / viewport.height())
+
+
+def test_a_workflow_opened_at_start_up_is_fitted_once_the_window_has_its_size(
+        qtbot, make_window):
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "workflows" / "txt2img.json"
+    window = make_window(path)  # loaded (and fitted) before the window was shown
+    assert _graph_share_of_view(window) > 0.6  # not a speck in an empty canvas
+    # the user zooms: a later resize keeps the user's view
+    window.view.zoom(0.5)
+    scale = window.view.transform().m11()
+    window.resize(window.width() - 100, window.height() - 50)
+    QApplication.processEvents()
+    assert window.view.transform().m11() == scale
