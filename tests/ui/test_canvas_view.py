@@ -188,3 +188,47 @@ def test_a_workflow_opened_at_start_up_is_fitted_once_the_window_has_its_size(
     window.resize(window.width() - 100, window.height() - 50)
     QApplication.processEvents()
     assert window.view.transform().m11() == scale
+
+
+def _checkerboard(size: int = 64, cell: int = 8):
+    from PySide6.QtGui import QColor, QImage
+
+    image = QImage(size, size, QImage.Format.Format_RGB32)
+    for y in range(size):
+        for x in range(size):
+            on = (x // cell + y // cell) % 2
+            image.setPixelColor(x, y, QColor("#ff0000") if on else QColor("#0000ff"))
+    return image
+
+
+def test_image_viewer_fits_small_images_with_crisp_pixels_and_zooms_with_the_wheel(qtbot):
+    from ui.viewer import ImageViewer
+
+    viewer = ImageViewer([_checkerboard()], "Preview image")
+    qtbot.addWidget(viewer)
+    viewer.resize(420, 360)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    view = viewer.view
+    shot = view.viewport().grab().toImage()
+    side = min(shot.width(), shot.height())
+    # fitted: the 64 px image fills the window's smaller side (not 64 px at 1:1)
+    assert view.scale_factor * 64 >= 0.9 * side
+    # nearest neighbour: every pixel inside the image is one of the two colours
+    rect = view.mapFromScene(view.item.sceneBoundingRect()).boundingRect()
+    inner = rect.adjusted(2, 2, -2, -2)
+    colours = {shot.pixelColor(x, y).name() for x in range(inner.left(), inner.right(), 3)
+               for y in range(inner.top(), inner.bottom(), 3)}
+    assert colours == {"#ff0000", "#0000ff"}
+    # the wheel zooms in; a double-click fits again
+    scale = view.scale_factor
+    point = view.viewport().rect().center()
+    wheel = QWheelEvent(QPointF(point), QPointF(view.viewport().mapToGlobal(point)),
+                        QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view.viewport(), wheel)
+    assert view.scale_factor > 1.3 * scale and not view.fitting
+    QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier, point)
+    assert view.fitting and abs(view.scale_factor - scale) < 1e-6
+    viewer.close()
