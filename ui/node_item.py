@@ -215,8 +215,8 @@ class NodeItem(QGraphicsItem):
                 y += height
             if self.spec is None and self.node.params:
                 y += ROW_H  # "missing" line
-            shown = self.images[0] if self.images else self.preview
-            if shown is not None and not shown.isNull():
+            shown = self.images[0] if self.images else None  # (a live preview is drawn
+            if shown is not None and not shown.isNull():  # over the body: no growing)
                 thumb_w = width - 2 * PAD
                 thumb_h = min(THUMB_MAX_H, thumb_w * shown.height() / max(1, shown.width()))
                 lay.thumb = QRectF(PAD, y + 4, thumb_w, thumb_h)
@@ -303,13 +303,25 @@ class NodeItem(QGraphicsItem):
         self.update()
 
     def set_progress(self, step: int, total: int, preview: QImage | None) -> None:
+        """Progress, and the live preview: drawn over the node's body while it runs, so
+        the node keeps its size and never grows over the node below it."""
         self.progress = (step, total)
         if preview is not None:
-            had = self.preview is not None
             self.preview = preview
-            if not had and not self.images:
-                self.relayout()
         self.update()
+
+    def preview_rect(self) -> QRectF | None:
+        """Where the live preview goes while the node runs: the body under the title,
+        the image's aspect kept."""
+        lay, shown = self.layout, self.preview
+        if shown is None or shown.isNull() or self.state != "running" or self.node.collapsed:
+            return None
+        area = QRectF(PAD, TITLE_H + 4, lay.width - 2 * PAD, lay.height - TITLE_H - 10)
+        if area.height() < 16:
+            return None
+        scale = min(area.width() / max(1, shown.width()), area.height() / max(1, shown.height()))
+        w, h = shown.width() * scale, shown.height() * scale
+        return QRectF(area.center().x() - w / 2, area.center().y() - h / 2, w, h)
 
     def set_images(self, images: list[QImage]) -> None:
         self.images = images
@@ -547,7 +559,13 @@ class NodeItem(QGraphicsItem):
 
     def _paint_images_and_error(self, painter: QPainter, s: _Style) -> None:
         lay = self.layout
-        shown = self.images[0] if self.images else self.preview
+        live = self.preview_rect()
+        if live is not None:
+            painter.fillRect(QRectF(SOCKET_R + 1, TITLE_H, lay.width - 2 * SOCKET_R - 2,
+                                    lay.height - TITLE_H - 4), s.body)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawImage(live, self.preview)
+        shown = self.images[0] if self.images else None
         if lay.thumb is not None and shown is not None:
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             painter.drawImage(lay.thumb, shown)

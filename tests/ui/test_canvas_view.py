@@ -232,3 +232,32 @@ def test_image_viewer_fits_small_images_with_crisp_pixels_and_zooms_with_the_whe
                       Qt.KeyboardModifier.NoModifier, point)
     assert view.fitting and abs(view.scale_factor - scale) < 1e-6
     viewer.close()
+
+
+def test_a_live_preview_is_drawn_inside_the_node_which_keeps_its_size(qtbot, make_window):
+    from PySide6.QtGui import QColor, QImage
+
+    window = make_window()
+    editor = window.canvas.editor
+    sampler = editor.add_node("sampling.Sampler", (0, 0))
+    item = window.canvas.nodes[sampler]
+    below = editor.add_node("latent.VAEDecode", (0, item.layout.height + 20))
+    window.view.fit_all()
+    height = item.layout.height
+    preview = QImage(64, 64, QImage.Format.Format_RGB32)
+    preview.fill(QColor("#00ff00"))
+    item.set_state("running")
+    item.set_progress(3, 25, preview)
+    assert item.layout.height == height  # it does not grow over the node below
+    assert not item.sceneBoundingRect().intersects(
+        window.canvas.nodes[below].sceneBoundingRect())
+    # the preview is on screen, inside the sampler's body
+    shot = window.view.viewport().grab().toImage()
+    body = window.view.mapFromScene(item.mapToScene(item.preview_rect())).boundingRect()
+    centre = body.center()
+    ratio = shot.width() / window.view.viewport().width()  # device pixel ratio
+    assert shot.pixelColor(int(centre.x() * ratio), int(centre.y() * ratio)).name() == "#00ff00"
+    assert item.preview_rect().height() > 0.5 * (height - 26)
+    # when the run is over, the node shows its fields again
+    item.set_state("done", seconds=1.0)
+    assert item.preview_rect() is None
