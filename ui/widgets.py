@@ -18,6 +18,8 @@ PIXELS_PER_STEP = 6.0
 
 def format_value(param: Param, value: Any) -> str:
     """A param value as shown on its field."""
+    if param.zero_label and value == 0:
+        return param.zero_label
     if param.kind == "float" and isinstance(value, (int, float)):
         step = param.step or 0.01
         decimals = max(0, min(6, len(f"{step:g}".split(".")[1]) if "." in f"{step:g}" else 0))
@@ -50,6 +52,8 @@ def parse_text(param: Param, text: str) -> Any:
     """Typed text -> a checked value (ParamValueError says what was expected)."""
     if param.kind in ("int", "seed", "float"):
         text = text.strip()
+        if param.zero_label and text in (param.zero_label, ""):
+            return param.check(0)
     return param.parse(text)
 
 

@@ -31,13 +31,17 @@ def registry() -> Registry:
 
 @pytest.fixture(autouse=True)
 def no_environment_leaks():
-    """Fail a test that leaves os.environ changed (config_dir requests it, so it is set
-    up before, and torn down after, every monkeypatch),
-    which a test that changes settings can easily do."""
-    environ = dict(os.environ)
+    """Fail a test that leaves nodegraph's environment variables (NODEGRAPH_*) changed,
+    as changing settings easily does. config_dir requests it, so it is set up before,
+    and torn down after, every monkeypatch."""
+
+    def ours() -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k.startswith("NODEGRAPH_")}
+
+    before = ours()
     yield
-    changed = {k for k in set(environ) | set(os.environ)
-               if environ.get(k) != os.environ.get(k) and k != "PYTEST_CURRENT_TEST"}
+    after = ours()
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert not changed, f"environment variables left changed: {sorted(changed)}"
 
 

@@ -261,3 +261,31 @@ def test_a_live_preview_is_drawn_inside_the_node_which_keeps_its_size(qtbot, mak
     # when the run is over, the node shows its fields again
     item.set_state("done", seconds=1.0)
     assert item.preview_rect() is None
+
+
+def test_new_nodes_start_with_defaults_that_fit_the_model(qtbot, make_window):
+    """Load checkpoint starts on the first checkpoint found; Empty latent starts at the
+    model's own size ("model default": 64x64 for shapes64, not 512x512)."""
+    from nodes.model_files import list_checkpoints
+    from ui.port_item import IN, OUT, PortRef
+
+    window = make_window()
+    editor = window.canvas.editor
+    ckpt = editor.add_node("loaders.Checkpoint", (0, 0))
+    assert window.document.graph.nodes[ckpt].params["checkpoint"] == list_checkpoints()[0]
+    latent = editor.add_node("latent.Empty", (300, 0))
+    decode = editor.add_node("latent.VAEDecode", (600, 0))
+    preview = editor.add_node("image.Preview", (900, 0))
+    for a, out, b, inp in ((ckpt, "model", latent, "model"), (ckpt, "vae", decode, "vae"),
+                           (latent, "latent", decode, "latent"),
+                           (decode, "image", preview, "images")):
+        assert editor.connect(PortRef(a, out, OUT), PortRef(b, inp, IN)) is None
+    from ui.widgets import format_value
+
+    spec = window.registry["latent.Empty"]
+    shown = format_value(spec.param("width"), window.document.graph.nodes[latent].params["width"])
+    assert shown == "model default"
+    run_and_wait(qtbot, window, timeout=300_000)
+    assert window.last_run.status == "finished", window.statusBar().currentMessage()
+    image = window.images[preview][0]
+    assert (image.width(), image.height()) == (64, 64)  # shapes64's native size
