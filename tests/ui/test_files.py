@@ -225,3 +225,20 @@ def test_recovery_prompt_ages():
 
     assert [describe_age(s) for s in (4, 200, 7500, 4 * 86400)] == [
         "4 s", "3 min", "2 h 5 min", "4 days"]
+
+
+def test_a_workflow_without_positions_opens_laid_out(qtbot, make_window, tmp_path):
+    document = json.loads((ROOT / "workflows" / "txt2img.json").read_text())
+    for node in document["nodes"]:
+        del node["pos"]
+    path = tmp_path / "no_pos.json"
+    path.write_text(json.dumps(document))
+    window = make_window(path)
+    items = list(window.canvas.nodes.values())
+    rects = [i.mapRectToScene(i.body_rect()) for i in items]
+    overlapping = [(a.title, b.title) for k, (a, ra) in enumerate(zip(items, rects))
+                   for b, rb in zip(items[k + 1:], rects[k + 1:]) if ra.intersects(rb)]
+    assert not overlapping
+    for link in window.document.graph.links.values():
+        src, dst = window.canvas.nodes[link.src], window.canvas.nodes[link.dst]
+        assert src.port_pos(link.src_output, "out").x() < dst.port_pos(link.dst_input, "in").x()
