@@ -54,8 +54,12 @@ class NodeCached(Event):
 
 @dataclass(frozen=True)
 class NodeFinished(Event):
+    """``parts``: (name, seconds) of the time the node said it spent on what, e.g.
+    ("previews", 4.2) for a sampler decoding its live previews."""
+
     node_id: str
     seconds: float
+    parts: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

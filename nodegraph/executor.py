@@ -23,7 +23,7 @@ from typing import Any
 import networkx as nx
 
 from .cache import DEFAULT_BUDGET, CacheEntry, NodeCache, estimate_nbytes
-from .context import Cancelled, CancelToken, NodeContext, NodeInputError
+from .context import Cancelled, CancelToken, NodeContext, NodeInputError, current_node
 from .events import (
     Event,
     NodeCached,
@@ -328,6 +328,7 @@ class _Run:
             kwargs["ctx"] = ctx
         self.emit(NodeStarted(run_id, node.id))
         started = time.perf_counter()
+        token = current_node.set(ctx)  # for add_time() deep inside the node
         try:
             values = self._call_with_retry(spec, kwargs)
         except Cancelled:
@@ -335,6 +336,8 @@ class _Run:
         except Exception as error:  # any node failure is reported, never fatal
             self._fail(node, spec, error)
             return
+        finally:
+            current_node.reset(token)
         seconds = time.perf_counter() - started
         self.live[node.id] = values
         self.result.executed.append(node.id)
@@ -346,7 +349,7 @@ class _Run:
             entry = CacheEntry(values, estimate_nbytes(values), tuple(ctx.images),
                                tuple(ctx.files))
             self.cache.put(key, entry)
-        self.emit(NodeFinished(run_id, node.id, seconds))
+        self.emit(NodeFinished(run_id, node.id, seconds, tuple(ctx.timings.items())))
 
     def _call_with_retry(self, spec: NodeSpec, kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """Call the node; on out-of-memory, free the cache and try once more."""

@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.autosaver = AutoSaver(self.settings.recovery_dir, parent=self)
         self.last_run: ev.RunFinished | None = None
         self._failures: list[ev.NodeFailed] = []  # the current run's, in order
+        self._finished: list[ev.NodeFinished] = []
         self.images: dict[str, list] = {}
         self._viewers: list[QWidget] = []
         self._closed = False
@@ -455,6 +456,7 @@ class MainWindow(QMainWindow):
             order = set(event.order)
             self._run_started = time.perf_counter()
             self._failures.clear()
+            self._finished.clear()
             for node_id, item in items.items():
                 item.set_state("queued" if node_id in order else None)
                 if node_id in order:
@@ -474,7 +476,7 @@ class MainWindow(QMainWindow):
                 self.show_status(f"Run failed ({len(event.failures)} node(s)); see the "
                                  "outlined nodes")
             else:
-                self.show_status(f"Run {event.status} in {event.seconds:.2f} s{note}")
+                self.show_status(f"Run {event.status} in {self._time_account(event)}{note}")
             for item in items.values():
                 if item.state == "queued":
                     item.set_state(None)
@@ -496,7 +498,8 @@ class MainWindow(QMainWindow):
             self.images[event.node_id] = images
             item.set_images(images)
         elif isinstance(event, ev.NodeFinished):
-            item.set_state("done", seconds=event.seconds)
+            self._finished.append(event)
+            item.set_state("done", seconds=event.seconds, parts=event.parts)
         elif isinstance(event, ev.NodeFailed):
             self._failures.append(event)
             invalid = event.exception_type == "WorkflowError"  # not run: a problem of its own
@@ -505,6 +508,21 @@ class MainWindow(QMainWindow):
         elif isinstance(event, ev.NodeSkipped):
             item.set_state("skipped")
             item.setToolTip(event.reason)
+
+    def _time_account(self, event: ev.RunFinished) -> str:
+        """Where the run's time went, adding up to what the user waited: the nodes (and
+        the parts they reported, such as a sampler's previews), the engine between them
+        (planning, cache keys and lookups, events) and the start (worker thread,
+        reading the snapshot)."""
+        wall = max(event.seconds, time.perf_counter() - self.runs.started_at)
+        nodes = sum(e.seconds for e in self._finished)
+        parts: dict[str, float] = {}
+        for finished in self._finished:
+            for name, seconds in finished.parts:
+                parts[name] = parts.get(name, 0.0) + seconds
+        inside = "".join(f", of which {name} {seconds:.2f} s" for name, seconds in parts.items())
+        return (f"{wall:.2f} s: nodes {nodes:.2f} s{inside}; engine "
+                f"{max(0.0, event.seconds - nodes):.2f} s; start {wall - event.seconds:.2f} s")
 
     def _on_rejected(self, problems: list[Problem]) -> None:
         first: dict[str, Problem] = {}

@@ -293,11 +293,15 @@ class NodeItem(QGraphicsItem):
             self.error_field = info.get("field")
             self.traceback = info.get("traceback", "")
             relayout = True
+        tip = self.error or ""
         if state == "done":
             self.seconds = info.get("seconds")
             self.progress = None
+            if self.seconds is not None:
+                tip = f"ran in {self.seconds:.2f} s" + "".join(
+                    f", of which {name} {sec:.2f} s" for name, sec in info.get("parts", ()))
         self.state = state
-        self.setToolTip(self.error or "")
+        self.setToolTip(tip)
         if relayout:
             self.relayout()
         self.update()

@@ -165,3 +165,22 @@ def test_an_unconnected_preview_is_marked_and_the_rest_runs(qtbot, make_window):
     assert f"Preview image (#{dangling}), input 'images': required input is not connected" \
         in message
     assert "image.Preview" not in message
+
+
+def test_the_run_time_is_accounted_for_in_the_status_bar(qtbot, make_window):
+    import re
+
+    window = make_window()
+    solid = quick_add(qtbot, window, "solid", QPoint(100, 80))
+    preview = quick_add(qtbot, window, "preview", QPoint(450, 80))
+    wire(window, solid, "image", preview, "images")
+    run_and_wait(qtbot, window)
+    message = window.statusBar().currentMessage()
+    found = re.search(r"Run finished in ([\d.]+) s: nodes ([\d.]+) s; engine ([\d.]+) s; "
+                      r"start ([\d.]+) s", message)
+    assert found, message
+    total, *parts = (float(v) for v in found.groups())
+    assert abs(total - sum(parts)) <= 0.015  # the parts add up to the time waited
+    nodes = sum(window._finished[i].seconds for i in range(len(window._finished)))
+    assert abs(parts[0] - nodes) <= 0.005
+    assert "ran in" in window.canvas.nodes[solid].toolTip()
