@@ -37,20 +37,29 @@ def node_size(node: Node, registry: Registry | None) -> tuple[float, float]:
     return width, TITLE_H + 4 + rows * ROW_H + params + PAD_H
 
 
-def layered_positions(graph: Graph, node_ids: Iterable[str] | None = None,
-                      registry: Registry | None = None,
-                      origin: tuple[float, float] = (0.0, 0.0)) -> dict[str, tuple[float, float]]:
+def layered_positions(
+    graph: Graph,
+    node_ids: Iterable[str] | None = None,
+    registry: Registry | None = None,
+    origin: tuple[float, float] = (0.0, 0.0),
+) -> dict[str, tuple[float, float]]:
     """Top-left positions for ``node_ids`` (default: every node), laid out in columns
     from left to right along the links between them, starting at ``origin``."""
-    wanted = list(graph.nodes if node_ids is None else
-                  (i for i in dict.fromkeys(node_ids) if i in graph.nodes))
+    wanted = list(
+        graph.nodes
+        if node_ids is None
+        else (i for i in dict.fromkeys(node_ids) if i in graph.nodes)
+    )
     if not wanted:
         return {}
     order = {node_id: i for i, node_id in enumerate(wanted)}
     digraph = nx.DiGraph()
     digraph.add_nodes_from(wanted)
-    digraph.add_edges_from((link.src, link.dst) for link in graph.links.values()
-                           if link.src in order and link.dst in order and link.src != link.dst)
+    digraph.add_edges_from(
+        (link.src, link.dst)
+        for link in graph.links.values()
+        if link.src in order and link.dst in order and link.src != link.dst
+    )
     layers = _layers(digraph, order)
     columns: list[list[str]] = [[] for _ in range(max(layers.values()) + 1)]
     for node_id in wanted:
@@ -77,7 +86,8 @@ def _layers(digraph: nx.DiGraph, order: dict[str, int]) -> dict[str, int]:
     members = condensed.graph["mapping"]  # node -> component
     layer_of: dict[int, int] = {}
     for component in nx.lexicographical_topological_sort(
-            condensed, key=lambda c: min(order[n] for n in condensed.nodes[c]["members"])):
+        condensed, key=lambda c: min(order[n] for n in condensed.nodes[c]["members"])
+    ):
         preds = [layer_of[p] for p in condensed.predecessors(component)]
         layer_of[component] = max(preds) + 1 if preds else 0
     return {node_id: layer_of[members[node_id]] for node_id in digraph}
@@ -101,8 +111,9 @@ def _reduce_crossings(digraph: nx.DiGraph, columns: list[list[str]]) -> None:
             columns[k].sort(key=key)
 
 
-def place_unpositioned(graph: Graph, node_ids: Iterable[str],
-                       registry: Registry | None = None) -> None:
+def place_unpositioned(
+    graph: Graph, node_ids: Iterable[str], registry: Registry | None = None
+) -> None:
     """Give ``node_ids`` (nodes loaded without a position) a layered layout: where the
     graph has positioned nodes too, below them."""
     unplaced = [i for i in node_ids if i in graph.nodes]

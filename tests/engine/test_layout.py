@@ -28,8 +28,9 @@ def test_a_workflow_without_positions_is_laid_out_left_to_right(real_registry):
     assert not [p for p in problems if p.severity == "error"]
     boxes = _boxes(graph, real_registry)
     ids = list(boxes)
-    assert not [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:]
-                if _overlap(boxes[a], boxes[b])]
+    assert not [
+        (a, b) for i, a in enumerate(ids) for b in ids[i + 1 :] if _overlap(boxes[a], boxes[b])
+    ]
     for link in graph.links.values():  # every link runs left to right
         assert boxes[link.src][0] + boxes[link.src][2] < boxes[link.dst][0]
     # the sampler is right of the guider, which is right of the prompts
@@ -63,10 +64,10 @@ def test_positioned_nodes_stay_and_unpositioned_ones_go_below(real_registry):
     for node in document["nodes"][3:]:
         del node["pos"]
     graph, _ = loads(json.dumps(document), real_registry)
-    assert {i: graph.nodes[i].pos for i in kept} == {i: (float(x), float(y))
-                                                     for i, (x, y) in kept.items()}
-    bottom = max(graph.nodes[i].pos[1] + node_size(graph.nodes[i], real_registry)[1]
-                 for i in kept)
+    assert {i: graph.nodes[i].pos for i in kept} == {
+        i: (float(x), float(y)) for i, (x, y) in kept.items()
+    }
+    bottom = max(graph.nodes[i].pos[1] + node_size(graph.nodes[i], real_registry)[1] for i in kept)
     assert all(n.pos[1] > bottom for n in graph.nodes.values() if n.id not in kept)
 
 

@@ -28,6 +28,6 @@ def test_parts_of_a_node_time_arrive_with_its_finished_event(tmp_path):
     events = []
     Executor(registry, output_dir=tmp_path).run(graph, on_event=events.append)
     finished = [e for e in events if isinstance(e, NodeFinished)]
-    (name, seconds), = finished[0].parts
+    ((name, seconds),) = finished[0].parts
     assert name == "previews" and seconds >= 0.51
     add_time("previews", 1.0)  # outside a run: nothing to count it against, no error

@@ -27,10 +27,12 @@ def test_an_unconnected_output_node_does_not_stop_the_rest(executor):
     assert result.executed == [number, good]
     assert result.status == "failed" and list(result.failures) == [dangling]
     assert str(result.failures[dangling]) == (
-        f"node Sink (#{dangling}), input 'a': required input is not connected (expects INT)")
+        f"node Sink (#{dangling}), input 'a': required input is not connected (expects INT)"
+    )
     failed = [e for e in events if isinstance(e, NodeFailed)]
     assert [(e.node_id, e.field, e.exception_type) for e in failed] == [
-        (dangling, "a", "WorkflowError")]
+        (dangling, "a", "WorkflowError")
+    ]
 
 
 def test_descendants_of_an_invalid_node_are_skipped_naming_it_by_title(executor):

@@ -33,8 +33,7 @@ def test_ctrl_enter_in_a_number_field_commits_it_and_runs(qtbot, make_window):
     qtbot.keyClicks(editor, "24")
     _ctrl_enter(editor)  # no Enter first: the typed value must still be the one that runs
     assert window.runs.busy
-    qtbot.waitUntil(lambda: window.last_run is not None and not window.runs.busy,
-                    timeout=120_000)
+    qtbot.waitUntil(lambda: window.last_run is not None and not window.runs.busy, timeout=120_000)
     assert window.last_run.status == "finished"
     assert window.images[preview][0].width() == 24
     assert window.view.editor_widget is None
@@ -50,8 +49,7 @@ def test_ctrl_enter_while_typing_a_prompt_runs_what_was_typed(qtbot, make_window
     qtbot.keyClicks(editor, "#00ff00")
     _ctrl_enter(editor)
     assert window.runs.busy
-    qtbot.waitUntil(lambda: window.last_run is not None and not window.runs.busy,
-                    timeout=120_000)
+    qtbot.waitUntil(lambda: window.last_run is not None and not window.runs.busy, timeout=120_000)
     assert window.last_run.status == "finished", window.statusBar().currentMessage()
     assert window.images[preview][0].pixelColor(2, 2).name() == "#00ff00"
     assert "\n" not in window.document.graph.nodes[text].params["value"]
@@ -67,8 +65,7 @@ def test_ctrl_enter_runs_when_the_window_is_not_the_active_one(qtbot, make_windo
     qtbot.waitUntil(lambda: not window.isActiveWindow())
     _ctrl_enter(window.view)
     assert window.runs.busy
-    qtbot.waitUntil(lambda: window.last_run is not None and not window.runs.busy,
-                    timeout=120_000)
+    qtbot.waitUntil(lambda: window.last_run is not None and not window.runs.busy, timeout=120_000)
     assert window.last_run.status == "finished"
     assert window.images[preview][0].width() == 16
     other.close()
