@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ class NodeContext:
     run_info: dict[str, Any] = field(default_factory=dict)
     images: list[Any] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # parts of its time, by name
 
     @property
     def workflow(self) -> dict[str, Any] | None:
@@ -104,3 +106,14 @@ class NodeContext:
     def add_file(self, path: str | Path) -> None:
         """Record a file this node wrote (reported by the CLI and --report)."""
         self.files.append(str(path))
+
+
+current_node: ContextVar[NodeContext | None] = ContextVar("nodegraph_node", default=None)
+
+
+def add_time(part: str, seconds: float) -> None:
+    """Count ``seconds`` of the running node's time as ``part`` (e.g. "previews"), so the
+    editor can show where a node's time went; a no-op outside a run."""
+    ctx = current_node.get()
+    if ctx is not None:
+        ctx.timings[part] = ctx.timings.get(part, 0.0) + seconds

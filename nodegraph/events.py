@@ -56,8 +56,12 @@ class NodeCached(Event):
 
 @dataclass(frozen=True)
 class NodeFinished(Event):
+    """``parts``: (name, seconds) of the time the node said it spent on what, e.g.
+    ("previews", 4.2) for a sampler decoding its live previews."""
+
     node_id: str
     seconds: float
+    parts: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,10 @@ class NodeFailed(Event):
 
     node_id: str
     problem: Problem
+
+    def __str__(self) -> str:
+        """One line naming the node by title, and the input or param at fault."""
+        return str(self.problem)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ keys of the outputs it reads, so keys are computed once per node in topological 
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import itertools
@@ -23,7 +24,7 @@ from typing import Any
 import networkx as nx
 
 from .cache import DEFAULT_BUDGET, CacheEntry, NodeCache, estimate_nbytes
-from .context import Cancelled, CancelToken, NodeContext, NodeInputError
+from .context import Cancelled, CancelToken, NodeContext, NodeInputError, current_node
 from .events import (
     Event,
     NodeCached,
@@ -41,7 +42,7 @@ from .paths import resolve_input_path
 from .problems import Problem, WorkflowError, errors
 from .registry import NodeSpec, Registry
 from .run_options import DEFAULT_OUTPUT_DIR, RunOptions
-from .validation import dependency_digraph, validate
+from .validation import dependency_digraph, node_label, validate
 from .workflow import graph_from_document, graph_to_document
 
 _run_ids = itertools.count(1)
@@ -137,12 +138,15 @@ class Executor:
         run_info: dict[str, Any] | None = None,
         keep_values: bool = False,
         options: RunOptions | None = None,
+        partial: bool = False,
     ) -> RunResult:
         """Run ``graph`` (a Graph or a plain workflow document: a snapshot from any
         process). Raises WorkflowError, before running anything, if the part to run is
         invalid. Node failures do not raise: they are in the result and the events.
         ``keep_values`` keeps every visited node's outputs in ``result.values``
-        (otherwise only the requested targets'). ``options`` defaults to the executor's."""
+        (otherwise only the requested targets'). ``options`` defaults to the executor's.
+        ``partial`` (the editor's runs) runs around invalid nodes instead: each fails with
+        its problem and its descendants are skipped, unless nothing requested could run."""
         if isinstance(graph, dict):
             graph, load_problems = graph_from_document(graph, self.registry)
             if errors(load_problems):
@@ -152,22 +156,43 @@ class Executor:
         run_id = next(_run_ids)
         started = time.perf_counter()
         order = self.plan(graph, outputs)
-        problems = errors(validate(graph, self.registry, order, cycles=False))
-        if problems:
-            emit(RunRejected(run_id, tuple(problems)))
-            raise WorkflowError(problems)
         if outputs is None:
             targets = {n for n in order if self._is_output(graph.nodes[n])}
         else:
             targets = {graph.find_node(ref).id for ref in outputs}
+        problems = errors(validate(graph, self.registry, order, cycles=False))
+        invalid: dict[str, Problem] = {}
+        if problems:
+            invalid = _invalid_nodes(problems, graph, order, targets) if partial else {}
+            if not invalid:
+                emit(RunRejected(run_id, tuple(problems)))
+                raise WorkflowError(problems)
         run = _Run(self, graph, order, targets, run_id, emit, cancel, run_info or {},
                    keep_values, options or self.options)
+        run.invalid = invalid
         emit(RunStarted(run_id, tuple(order)))
         result = run.execute()
         result.total_seconds = time.perf_counter() - started
         emit(RunFinished(run_id, result.status, result.total_seconds,
                          tuple(result.failures)))
         return result
+
+
+def _invalid_nodes(problems: list[Problem], graph: Graph, order: list[str],
+                   targets: set[str]) -> dict[str, Problem]:
+    """For a partial run: each invalid node's first problem; {} (reject the run) when a
+    problem is not a node's or when no target is left outside the invalid nodes and
+    their descendants."""
+    first: dict[str, Problem] = {}
+    for problem in problems:
+        if problem.node_id is None:
+            return {}
+        first.setdefault(problem.node_id, problem)
+    blocked = set(first)
+    for node_id in order:  # topological: every input is decided before its reader
+        if any(link.src in blocked for link in graph.incoming(node_id).values()):
+            blocked.add(node_id)
+    return first if targets - blocked else {}
 
 
 class _Run:
@@ -191,6 +216,7 @@ class _Run:
             for src in {link.src for link in links.values()}:
                 self.remaining[src] += 1
         self._workflow: dict[str, Any] | None = None
+        self.invalid: dict[str, Problem] = {}  # nodes a partial run fails up front
 
     @property
     def workflow(self) -> dict[str, Any]:
@@ -207,7 +233,9 @@ class _Run:
                 break
             node = self.graph.nodes[node_id]
             blocked = self._blocked_reason(node)
-            if blocked:
+            if node_id in self.invalid:
+                self._fail_invalid(node, self.invalid[node_id])
+            elif blocked:
                 result.skipped[node_id] = blocked
                 self.emit(NodeSkipped(result.run_id, node_id, blocked))
             else:
@@ -233,7 +261,7 @@ class _Run:
         for name, link in self.inputs[node.id].items():
             failed = link.src in self.result.failures
             if failed or link.src in self.result.skipped:
-                source = self.graph.nodes[link.src].label()
+                source = node_label(self.graph.nodes[link.src], self.registry)
                 verb = "failed" if failed else "did not run"
                 return f"input {name!r} comes from {source}, which {verb}"
         return None
@@ -286,6 +314,7 @@ class _Run:
             kwargs["ctx"] = ctx
         self.emit(NodeStarted(run_id, node.id))
         started = time.perf_counter()
+        token = current_node.set(ctx)  # for add_time() deep inside the node
         try:
             values = self._call_with_retry(spec, kwargs)
         except Cancelled:
@@ -293,6 +322,8 @@ class _Run:
         except Exception as error:  # any node failure is reported, never fatal
             self._fail(node, spec, error)
             return
+        finally:
+            current_node.reset(token)
         seconds = time.perf_counter() - started
         self.live[node.id] = values
         self.result.executed.append(node.id)
@@ -304,7 +335,7 @@ class _Run:
             entry = CacheEntry(values, estimate_nbytes(values), tuple(ctx.images),
                                tuple(ctx.files))
             self.cache.put(key, entry)
-        self.emit(NodeFinished(run_id, node.id, seconds))
+        self.emit(NodeFinished(run_id, node.id, seconds, tuple(ctx.timings.items())))
 
     def _call_with_retry(self, spec: NodeSpec, kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """Call the node; on out-of-memory, free the cache and try once more."""
@@ -343,6 +374,17 @@ class _Run:
             "param" if spec.param(field) is not None else "input",
             traceback="".join(traceback.format_exception(error)),
         )
+        self.result.failures[node.id] = failure
+        self.emit(NodeFailed(self.result.run_id, node.id, failure))
+
+    def _fail_invalid(self, node: Node, problem: Problem) -> None:
+        """A node a partial run cannot run (e.g. a required input not connected): its
+        validation problem is its failure."""
+        spec = self.registry.get(node.type)
+        kind = None
+        if problem.field and spec is not None:
+            kind = "param" if spec.param(problem.field) is not None else "input"
+        failure = dataclasses.replace(problem, field_kind=kind)
         self.result.failures[node.id] = failure
         self.emit(NodeFailed(self.result.run_id, node.id, failure))
 

@@ -65,6 +65,7 @@ class Param:
     multiline: bool = False
     file_filter: str = ""
     description: str = ""
+    zero_label: str = ""  # what 0 means, shown instead of it (e.g. "model default")
 
     @property
     def port_type(self) -> str:
@@ -148,6 +149,8 @@ class Param:
             data["file_filter"] = self.file_filter
         if self.description:
             data["description"] = self.description
+        if self.zero_label:
+            data["zero_label"] = self.zero_label
         return data
 
 
@@ -158,9 +161,10 @@ def _show(value: Any) -> str:
 
 # Param constructors: short, readable declarations in node modules.
 def IntParam(name: str, default: int, min: int | None = None, max: int | None = None,
-             step: int = 1, description: str = "") -> Param:
-    """An integer widget with optional bounds."""
-    return Param(name, "int", default, min=min, max=max, step=step, description=description)
+             step: int = 1, description: str = "", zero_label: str = "") -> Param:
+    """An integer widget with optional bounds (``zero_label``: what 0 means)."""
+    return Param(name, "int", default, min=min, max=max, step=step, description=description,
+                 zero_label=zero_label)
 
 
 def FloatParam(name: str, default: float, min: float | None = None, max: float | None = None,

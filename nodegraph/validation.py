@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,9 +27,26 @@ def validate(graph: Graph, registry: Registry, only: Iterable[str] | None = None
         if wanted is None or node.id in wanted:
             problems.extend(_node_problems(graph, registry, node))
     if cycles:
-        problems.extend(p for p in cycle_problems(graph)
+        problems.extend(p for p in cycle_problems(graph, registry)
                         if wanted is None or p.node_id in wanted)
-    return problems
+    return _titled(problems, graph, registry)
+
+
+def node_title(node: Node, registry: Registry) -> str:
+    """How messages name a node: its own title, else its type's title (else type id)."""
+    spec = registry.get(node.type)
+    return node.title or (spec.title if spec is not None else node.type)
+
+
+def node_label(node: Node, registry: Registry) -> str:
+    """A node's title and id, e.g. ``Preview image (#14)``."""
+    return f"{node_title(node, registry)} (#{node.id})"
+
+
+def _titled(problems: list[Problem], graph: Graph, registry: Registry) -> list[Problem]:
+    """The problems with each node named by its title (not its type id)."""
+    return [dataclasses.replace(p, node_title=node_title(graph.nodes[p.node_id], registry))
+            if p.node_id in graph.nodes else p for p in problems]
 
 
 def missing_file_problems(graph: Graph, registry: Registry,
@@ -50,7 +68,7 @@ def missing_file_problems(graph: Graph, registry: Registry,
                 where = f" (looked beside the workflow in {base_dir})" if base_dir else ""
                 problems.append(_problem(node, "missing_file", f"file not found: {value}{where}",
                                          param.name, "an existing file"))
-    return problems
+    return _titled(problems, graph, registry)
 
 
 def _problem(node: Node, code: str, message: str, field: str | None = None,
@@ -128,13 +146,13 @@ def _link_type_problems(graph: Graph, registry: Registry, node: Node, field: str
     if source_spec.output(src_output) is None:
         names = ", ".join(o.name for o in source_spec.outputs) or "none"
         return [_problem(node, "bad_link",
-                         f"linked from output {src_output!r} of {source.label()}, which has "
-                         f"no such output (it has: {names})", field, wanted)]
+                         f"linked from output {src_output!r} of {node_label(source, registry)}, "
+                         f"which has no such output (it has: {names})", field, wanted)]
     actual = output_type(graph, registry, src_id, src_output)
     if not compatible(actual, wanted):
         return [_problem(node, "type_mismatch",
                          f"expects {wanted} but is linked to {actual} output {src_output!r} "
-                         f"of {source.label()}", field, wanted)]
+                         f"of {node_label(source, registry)}", field, wanted)]
     return []
 
 
@@ -146,8 +164,9 @@ def dependency_digraph(graph: Graph) -> nx.DiGraph:
     return digraph
 
 
-def cycle_problems(graph: Graph) -> list[Problem]:
-    """One problem per cycle found (per strongly connected component), naming its nodes."""
+def cycle_problems(graph: Graph, registry: Registry | None = None) -> list[Problem]:
+    """One problem per cycle found (per strongly connected component), naming its nodes
+    (by title when ``registry`` is given)."""
     digraph = dependency_digraph(graph)
     problems = []
     order = {node_id: i for i, node_id in enumerate(graph.nodes)}
@@ -156,7 +175,8 @@ def cycle_problems(graph: Graph) -> list[Problem]:
             continue
         start = min(component, key=order.__getitem__)
         cycle = [edge[0] for edge in nx.find_cycle(digraph.subgraph(component), start)]
-        names = " -> ".join(graph.nodes[n].label() for n in cycle + cycle[:1])
+        names = " -> ".join(graph.nodes[n].label() if registry is None
+                            else node_label(graph.nodes[n], registry) for n in cycle + cycle[:1])
         first = graph.nodes[start]
         problems.append(Problem("cycle", f"the graph has a cycle: {names}", first.id,
                                 first.title or first.type, expected="a graph without cycles"))

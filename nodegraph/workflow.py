@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .graph import Graph, GraphError, Link
+from .layout import place_unpositioned
 from .pngmeta import is_png, text_chunks
 from .problems import Problem, WorkflowError, errors
 from .registry import Registry
@@ -76,7 +77,8 @@ def graph_from_document(document: Any, registry: Registry) -> tuple[Graph, list[
 
     graph = Graph()
     problems: list[Problem] = []
-    for index, entry in enumerate(_list(document, "nodes", problems)):
+    entries = _list(document, "nodes", problems)
+    for index, entry in enumerate(entries):
         problem = _add_node(graph, registry, entry, index)
         if problem:
             problems.append(problem)
@@ -90,6 +92,9 @@ def graph_from_document(document: Any, registry: Registry) -> tuple[Graph, list[
                             _opt_str(entry.get("color")), id=int(entry["id"]))
         except (KeyError, TypeError, ValueError, GraphError) as error:
             problems.append(_doc_problem(f"groups[{index}] is malformed: {error}"))
+    # nodes saved without a position get a layered layout (not all at 0, 0)
+    place_unpositioned(graph, [str(e.get("id")) for e in entries
+                               if isinstance(e, dict) and "pos" not in e], registry)
     metadata = document.get("metadata", {})
     if isinstance(metadata, dict):
         graph.metadata = metadata

@@ -33,17 +33,26 @@ MAX_SIDE = 16384
 UPSCALE_METHODS = ("nearest", "bilinear", "bicubic", "area")
 
 
+NATIVE = "model default"
+
+
 @node("latent.Empty", "Empty latent", "latent",
       inputs=[Input("model", MODEL)],
-      params=[IntParam("width", 512, 8, MAX_SIDE, 8), IntParam("height", 512, 8, MAX_SIDE, 8),
+      params=[IntParam("width", 0, 0, MAX_SIDE, 8, "0: the model's native width",
+                       zero_label=NATIVE),
+              IntParam("height", 0, 0, MAX_SIDE, 8, "0: the model's native height",
+                       zero_label=NATIVE),
               IntParam("batch", 1, 1, 64)],
       outputs=[Output("latent", LATENT)])
 def empty_latent(model: ModelHandle, width: int, height: int, batch: int) -> dict[str, Any]:
-    """A batch of zero latents for an image of width x height; the channel count and the
+    """A batch of zero latents for an image of width x height (0, the default: the size
+    the model was trained at, 64 for shapes64, 512 for SD1.x); the channel count and the
     scale factor come from the model."""
     import torch
 
     factor = model.vae_scale_factor
+    native_height, native_width = native_size(model)
+    width, height = width or native_width, height or native_height
     for name, value in (("width", width), ("height", height)):
         if value % factor:
             raise NodeInputError(name, f"{value} is not a multiple of {factor} (this model's "
@@ -51,6 +60,18 @@ def empty_latent(model: ModelHandle, width: int, height: int, batch: int) -> dic
                                  f"{max(factor, value // factor * factor)}")
     samples = torch.zeros(batch, model.latent_channels, height // factor, width // factor)
     return {"samples": samples, "scale_factor": factor}
+
+
+def native_size(model: ModelHandle) -> tuple[int, int]:
+    """(height, width) in pixels the model was trained at: its UNet's sample size times
+    the VAE's scale factor (512 when the config does not say)."""
+    size = getattr(model.config, "sample_size", None)
+    factor = model.vae_scale_factor
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return int(size[0]) * factor, int(size[1]) * factor
+    if isinstance(size, int) and size > 0:
+        return size * factor, size * factor
+    return 512, 512
 
 
 TILE_PARAMS = [BoolParam("tiled", False, description="work in tiles (large images)"),

@@ -6,8 +6,11 @@ latent channels to RGB, with the factors ComfyUI uses for SD1.x/2.x and SDXL lat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from nodegraph.context import add_time
 
 if TYPE_CHECKING:
     import torch
@@ -100,6 +103,13 @@ class Previewer:
         self.cuda = getattr(device, "type", str(device)) == "cuda"
 
     def __call__(self, latent: torch.Tensor, last: bool = False) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._preview(latent, last)
+        finally:  # shown beside the sampler's time: what previews cost
+            add_time("previews", time.perf_counter() - started)
+
+    def _preview(self, latent: torch.Tensor, last: bool) -> Any:
         import torch
 
         rgb = self.render(latent)

@@ -44,7 +44,7 @@ from .document import Document
 from .editor import Editor, snap
 from .group_item import GroupItem
 from .link_item import LinkItem, WireItem
-from .node_item import LOD_SIMPLE, MIN_WIDTH, NodeItem
+from .node_item import LOD_SIMPLE, MIN_WIDTH, TITLE_H, NodeItem
 from .quick_add import QuickAdd
 from .widgets import (
     PIXELS_PER_STEP,
@@ -497,10 +497,16 @@ class Canvas(QGraphicsScene):
             self.quick_add_requested.emit(pos, None, None)
         elif isinstance(item, LinkItem):
             self.editor.insert_reroute(item.link.id, (pos.x(), pos.y()))
-        elif isinstance(item, NodeItem) and item.layout.error is not None and \
-                item.layout.error.contains(item.mapFromScene(pos)):
+        elif isinstance(item, NodeItem) and item.error and self._on_error_or_header(
+                item, item.mapFromScene(pos)):
             self.error_clicked.emit(item.node_id)
         event.accept()
+
+    @staticmethod
+    def _on_error_or_header(item: NodeItem, local: QPointF) -> bool:
+        """Where a double-click opens a failed node's details: its header or message."""
+        on_error = item.layout.error is not None and item.layout.error.contains(local)
+        return on_error or 0 <= local.y() <= TITLE_H
 
     # -- wiring --
     def begin_wire(self, port: PortRef, pos: QPointF) -> None:
@@ -677,6 +683,9 @@ class CanvasView(QGraphicsView):
         self._quick_add_at = QPointF()
         self._quick_add_port: PortRef | None = None
         self.editor_widget = None
+        # fit_all() before the view has its final size (a file opened at start-up, a
+        # recovered document) is redone on each resize until the user zooms or pans
+        self._fit_on_resize = False
         canvas.quick_add_requested.connect(self.open_quick_add)
         canvas.edit_requested.connect(self.open_field_editor)
 
@@ -716,6 +725,7 @@ class CanvasView(QGraphicsView):
     def zoom(self, factor: float, anchor: QPoint | None = None) -> None:
         """Scale by ``factor`` keeping the scene point under ``anchor`` (viewport pixels;
         default the centre) where it is."""
+        self._fit_on_resize = False  # the user chose a view
         scale = self.transform().m11()
         factor = max(0.05 / scale, min(4.0 / scale, factor))
         if anchor is None:
@@ -747,7 +757,15 @@ class CanvasView(QGraphicsView):
             self.scale(1.5, 1.5)
             self.centerOn(center)
 
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fit_on_resize:
+            self.fit_all()
+
     def fit_all(self) -> None:
+        """Show every node and group (again after each resize while the window is still
+        taking its size, until the user zooms or pans)."""
+        self._fit_on_resize = not self.isVisible() or self._fit_on_resize
         items = [i for i in self.canvas.items() if isinstance(i, (NodeItem, GroupItem))]
         rect = QRectF()
         for item in items:
@@ -765,6 +783,7 @@ class CanvasView(QGraphicsView):
 
     # -- pan --
     def _start_pan(self, event: QMouseEvent) -> None:
+        self._fit_on_resize = False
         self._pan = event.position().toPoint()
         self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
         event.accept()

@@ -1,4 +1,4 @@
-"""Small dialogs: settings (device, cache budget, model folders, output folder, autosave)
+"""Small dialogs: settings (device, cache budget, model folders, output folder)
 and the shortcut help overlay."""
 
 from __future__ import annotations
@@ -52,15 +52,10 @@ class SettingsDialog(QDialog):
         self.output = QLineEdit(settings.get("output_dir"))
         self.folders = QPlainTextEdit("\n".join(settings.get("model_folders")))
         self.folders.setPlaceholderText("one folder per line")
-        self.autosave = QSpinBox()
-        self.autosave.setRange(1, 3600)
-        self.autosave.setSuffix(" s")
-        self.autosave.setValue(settings.get("autosave_seconds"))
         form.addRow("Device", self.device)
         form.addRow("Cache budget", self.cache)
         form.addRow("Output folder", self.output)
         form.addRow("Model folders", self.folders)
-        form.addRow("Autosave every", self.autosave)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -76,7 +71,6 @@ class SettingsDialog(QDialog):
         s.set("output_dir", self.output.text().strip() or DEFAULT_OUTPUT_DIR)
         s.set("model_folders", [line.strip() for line in self.folders.toPlainText().splitlines()
                                 if line.strip()])
-        s.set("autosave_seconds", self.autosave.value())
 
 
 def shortcut_rows(actions: list[QAction]) -> list[tuple[str, str]]:

@@ -1,14 +1,17 @@
 """One open workflow: its Graph, its undo stack, its file, dirty state and autosave.
 
-Autosave writes the graph to a recovery file every few seconds while there are unsaved
-changes; a clean close deletes it, so a recovery file found at start-up whose process
-is gone was left by a crash and is offered back.
+Autosave writes the graph to a recovery file shortly after each edit (debounced: a
+burst of edits is one write) while there are unsaved changes; a clean close deletes it,
+so a recovery file found at start-up whose process is gone was left by a crash and is
+offered back, saying how old it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +89,29 @@ class Recovery:
     file: Path
     original_path: str | None
     text: str
+    saved_at: float = 0.0  # time.time() of the autosave
+
+    def prompt(self, now: float | None = None) -> str:
+        """The question put to the user, saying what and how old the snapshot is."""
+        name = self.original_path or "an untitled workflow"
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.saved_at))
+        age = describe_age((time.time() if now is None else now) - self.saved_at)
+        return (f"nodegraph did not close cleanly. Recover the unsaved changes to {name}? "
+                f"They were autosaved {age} ago ({when}).")
+
+
+def describe_age(seconds: float) -> str:
+    """A duration as people say it: 4 s, 3 min, 2 h 5 min, 3 days."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    hours, rest = divmod(int(minutes), 60)
+    if hours < 48:
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{hours // 24} days"
 
 
 def _alive(pid: int) -> bool:
@@ -104,25 +130,48 @@ _counter = iter(range(1, 1_000_000))
 
 
 class AutoSaver(QObject):
-    """Writes a document's graph to a recovery file while it has unsaved changes."""
+    """Writes a document's graph to a recovery file shortly after each edit while it
+    has unsaved changes: ``delay_ms`` after the last edit of a burst, and at least every
+    ``max_wait_ms`` while edits keep coming (a long drag or typing)."""
 
-    def __init__(self, folder: Path, seconds: int, parent: QObject | None = None) -> None:
+    def __init__(self, folder: Path, delay_ms: int = 1000, max_wait_ms: int = 5000,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.file = folder / f"recovery-{os.getpid()}-{next(_counter)}.json"
         self.document: Document | None = None
         self._last = ""
+        self.max_wait_ms = max_wait_ms
+        self._first_pending: float | None = None
         self.timer = QTimer(self)
-        self.timer.setInterval(max(1, seconds) * 1000)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(delay_ms)
         self.timer.timeout.connect(self.save_now)
-        self.timer.start()
 
     def watch(self, document: Document) -> None:
+        if self.document is not None and self.document is not document:
+            for signal in (self.document.stack.indexChanged, self.document.changed):
+                with contextlib.suppress(RuntimeError, TypeError):
+                    signal.disconnect(self.edited)
         self.document = document
         self._last = ""
+        document.stack.indexChanged.connect(self.edited)
+        document.changed.connect(self.edited)
         self.save_now()
+
+    def edited(self, *_args) -> None:
+        """An edit (or undo/redo): save soon, unless edits keep coming for too long."""
+        now = time.monotonic()
+        if self._first_pending is None:
+            self._first_pending = now
+        if (now - self._first_pending) * 1000 >= self.max_wait_ms:
+            self.save_now()
+            return
+        self.timer.start()  # restarts: one write after the burst
 
     def save_now(self) -> None:
         """Write the recovery file now if there are unsaved changes (remove it if not)."""
+        self.timer.stop()
+        self._first_pending = None
         doc = self.document
         if doc is None or not doc.dirty:
             self.discard()
@@ -131,7 +180,7 @@ class AutoSaver(QObject):
         if text == self._last:
             return
         payload = {"pid": os.getpid(), "path": str(doc.path) if doc.path else None,
-                   "workflow": json.loads(text)}
+                   "saved_at": time.time(), "workflow": json.loads(text)}
         write_atomic(self.file, json.dumps(payload).encode("utf-8"))
         self._last = text
 
@@ -160,5 +209,8 @@ def find_recoveries(folder: Path) -> list[Recovery]:
             text = json.dumps(payload["workflow"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        found.append(Recovery(file, payload.get("path"), text))
+        saved_at = payload.get("saved_at")
+        if not isinstance(saved_at, (int, float)):
+            saved_at = file.stat().st_mtime
+        found.append(Recovery(file, payload.get("path"), text, float(saved_at)))
     return found

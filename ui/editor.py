@@ -50,9 +50,16 @@ class Editor:
     # -- nodes and links --
     def add_node(self, type_id: str, pos: tuple[float, float],
                  params: dict[str, Any] | None = None) -> str:
-        """Add a node with its default params; returns its id."""
+        """Add a node with its default params (a choice from what is on disk, such as a
+        checkpoint, starts on the first one available); returns its id."""
         spec = self.registry[type_id]
         values = spec.default_params()
+        for param in spec.params:
+            if param.kind == "enum" and callable(param.choices) and param.name not in (
+                    params or {}):
+                choices = param.current_choices()
+                if choices and values[param.name] not in choices:
+                    values[param.name] = choices[0]
         values.update(params or {})
         node = Node(self._fresh_ids(1)[0], type_id, values, pos=(float(pos[0]), float(pos[1])),
                     version=spec.version)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -29,7 +29,7 @@ from nodegraph.workflow import dumps, loads
 
 from .canvas import Canvas, CanvasView
 from .dialogs import HelpOverlay, SettingsDialog
-from .document import AutoSaver, Document, find_recoveries
+from .document import AutoSaver, Document, Recovery, find_recoveries
 from .editor import CLIPBOARD_MIME
 from .library_panel import LibraryPanel
 from .run_controller import RunController
@@ -63,9 +63,10 @@ class MainWindow(QMainWindow):
         self.runs.crashed.connect(lambda message: self.show_status(f"Run error: {message}"))
         self.runs.busy_changed.connect(self._update_run_actions)
         self.runs.queue_changed.connect(lambda _n: self._update_run_actions())
-        self.autosaver = AutoSaver(self.settings.recovery_dir,
-                                   self.settings.get("autosave_seconds"), self)
+        self.autosaver = AutoSaver(self.settings.recovery_dir, parent=self)
         self.last_run: ev.RunFinished | None = None
+        self._failures: list[ev.NodeFailed] = []  # the current run's, in order
+        self._finished: list[ev.NodeFinished] = []
         self.images: dict[str, list] = {}
         self._viewers: list[QWidget] = []
         self._closed = False
@@ -103,11 +104,8 @@ class MainWindow(QMainWindow):
                                               "Workflows (*.json)")
         return path or None
 
-    def ask_recover(self, original: str | None) -> bool:
-        name = original or "an untitled workflow"
-        answer = QMessageBox.question(
-            self, "Recover work?", f"nodegraph did not close cleanly. Recover the unsaved "
-            f"changes to {name}?")
+    def ask_recover(self, recovery: Recovery) -> bool:
+        answer = QMessageBox.question(self, "Recover work?", recovery.prompt())
         return answer == QMessageBox.StandardButton.Yes
 
     # -- actions --
@@ -321,13 +319,14 @@ class MainWindow(QMainWindow):
     def offer_recovery(self) -> bool:
         """Offer back an autosave left by a crash; True if one was restored."""
         for recovery in find_recoveries(self.settings.recovery_dir):
-            accepted = self.ask_recover(recovery.original_path)
+            accepted = self.ask_recover(recovery)
             recovery.file.unlink(missing_ok=True)
             if accepted:
                 graph, problems = loads(recovery.text, self.registry)
                 document = Document(self.registry, graph, recovery.original_path, problems)
                 self._set_document(document)
                 document.mark_dirty()
+                self.view.fit_all()
                 self.show_status("Recovered unsaved work")
                 return True
         return False
@@ -387,9 +386,36 @@ class MainWindow(QMainWindow):
     def duplicate(self) -> None:
         self.canvas.select_nodes(self.canvas.editor.duplicate(self.canvas.selected_node_ids()))
 
+    # -- shortcuts --
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """A key that reached the window unhandled although it is an action's shortcut
+        (the window was not the active one, e.g. after a popup closed before the window
+        system activated it): trigger the action anyway, so Ctrl+Enter runs the graph
+        wherever the focus is in the window."""
+        action = self.action_for_key(event)
+        if action is not None:
+            action.trigger()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def action_for_key(self, event: QKeyEvent) -> QAction | None:
+        """The enabled action whose shortcut is this key press, if any."""
+        combo = QKeySequence(event.keyCombination().key()
+                             | (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier))
+        for action in self.all_actions:
+            if action.isEnabled() and any(combo.matches(s) == QKeySequence.SequenceMatch.ExactMatch
+                                          for s in action.shortcuts()):
+                return action
+        return None
+
     # -- running --
     def run(self, outputs: list[str] | None = None) -> None:
-        """Queue a run of a snapshot of the graph as it is now."""
+        """Queue a run of a snapshot of the graph as it is now (a field being edited is
+        committed first; if its text is invalid, nothing runs)."""
+        editor = self.view.editor_widget
+        if editor is not None and not editor.finish():
+            return
         snapshot = json.loads(dumps(self.document.graph))
         base = self.document.path.parent if self.document.path else None
         self.runs.submit(snapshot, outputs, base, tag=self.document)
@@ -429,21 +455,33 @@ class MainWindow(QMainWindow):
         if isinstance(event, ev.RunStarted):
             order = set(event.order)
             self._run_started = time.perf_counter()
+            self._failures.clear()
+            self._finished.clear()
             for node_id, item in items.items():
                 item.set_state("queued" if node_id in order else None)
+                if node_id in order:
+                    item.mark_stale()  # until this run shows (or confirms) its images
+            self.show_status(f"Running {len(order)} node(s)…")
             return
         if isinstance(event, ev.RunFinished):
             self.last_run = event
             cached = sum(1 for i in items.values() if i.state == "cached")
             note = f", {cached} cached" if cached else ""
-            if event.status == "failed":
+            failures = self._failures
+            if event.status == "failed" and failures:
+                more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+                self.show_status(f"Run ended in {event.seconds:.2f} s; {failures[0]}{more}; "
+                                 "see the outlined nodes")
+            elif event.status == "failed":
                 self.show_status(f"Run failed ({len(event.failures)} node(s)); see the "
                                  "outlined nodes")
             else:
-                self.show_status(f"Run {event.status} in {event.seconds:.2f} s{note}")
+                self.show_status(f"Run {event.status} in {self._time_account(event)}{note}")
             for item in items.values():
                 if item.state == "queued":
                     item.set_state(None)
+                elif item.state == "running":  # stopped by the cancel
+                    item.set_state("cancelled")
             return
         item = items.get(getattr(event, "node_id", ""))
         if item is None:
@@ -460,14 +498,32 @@ class MainWindow(QMainWindow):
             self.images[event.node_id] = images
             item.set_images(images)
         elif isinstance(event, ev.NodeFinished):
-            item.set_state("done", seconds=event.seconds)
+            self._finished.append(event)
+            item.set_state("done", seconds=event.seconds, parts=event.parts)
         elif isinstance(event, ev.NodeFailed):
+            self._failures.append(event)
             problem = event.problem
-            item.set_state("failed", message=problem.message, field=problem.field,
-                           traceback=problem.traceback)
+            invalid = problem.code not in ("node_failed", "bad_input")  # not run: invalid
+            item.set_state("problem" if invalid else "failed", message=problem.message,
+                           field=problem.field, traceback=problem.traceback)
         elif isinstance(event, ev.NodeSkipped):
             item.set_state("skipped")
             item.setToolTip(event.reason)
+
+    def _time_account(self, event: ev.RunFinished) -> str:
+        """Where the run's time went, adding up to what the user waited: the nodes (and
+        the parts they reported, such as a sampler's previews), the engine between them
+        (planning, cache keys and lookups, events) and the start (worker thread,
+        reading the snapshot)."""
+        wall = max(event.seconds, time.perf_counter() - self.runs.started_at)
+        nodes = sum(e.seconds for e in self._finished)
+        parts: dict[str, float] = {}
+        for finished in self._finished:
+            for name, seconds in finished.parts:
+                parts[name] = parts.get(name, 0.0) + seconds
+        inside = "".join(f", of which {name} {seconds:.2f} s" for name, seconds in parts.items())
+        return (f"{wall:.2f} s: nodes {nodes:.2f} s{inside}; engine "
+                f"{max(0.0, event.seconds - nodes):.2f} s; start {wall - event.seconds:.2f} s")
 
     def _on_rejected(self, problems: list[Problem]) -> None:
         first: dict[str, Problem] = {}
@@ -525,7 +581,6 @@ class MainWindow(QMainWindow):
             s = self.settings
             self.runs.configure(s.get("device"), s.get("cache_mb"), s.get("output_dir"),
                                 s.get("model_folders"))
-            self.autosaver.timer.setInterval(s.get("autosave_seconds") * 1000)
 
     def show_status(self, message: str) -> None:
         self.statusBar().showMessage(message, 0 if message else 1)

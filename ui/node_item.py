@@ -100,6 +100,7 @@ class _Style:
         self.highlight = QPen(QColor("#ffffff"), 2.0)
         self.progress = QBrush(QColor(theme.STATE_COLORS["running"]))
         self.bypass = QBrush(QColor(150, 80, 200, 70))
+        self.stale = QBrush(QColor(30, 30, 34, 150))
         self.type_brushes: dict[str, QBrush] = {}
 
     def type_brush(self, type_name: str) -> QBrush:
@@ -142,6 +143,7 @@ class NodeItem(QGraphicsItem):
         self.error_field: str | None = None
         self.traceback: str = ""
         self.images: list[QImage] = []
+        self.stale = False  # the images are from an earlier run than the latest
         self.preview: QImage | None = None
         self.layout = Layout(WIDTH, TITLE_H)
         self._rect = QRectF()
@@ -214,8 +216,8 @@ class NodeItem(QGraphicsItem):
                 y += height
             if self.spec is None and self.node.params:
                 y += ROW_H  # "missing" line
-            shown = self.images[0] if self.images else self.preview
-            if shown is not None and not shown.isNull():
+            shown = self.images[0] if self.images else None  # (a live preview is drawn
+            if shown is not None and not shown.isNull():  # over the body: no growing)
                 thumb_w = width - 2 * PAD
                 thumb_h = min(THUMB_MAX_H, thumb_w * shown.height() / max(1, shown.width()))
                 lay.thumb = QRectF(PAD, y + 4, thumb_w, thumb_h)
@@ -293,7 +295,8 @@ class NodeItem(QGraphicsItem):
 
     # -- run state --
     def set_state(self, state: str | None, **info: Any) -> None:
-        """Show a run state: queued, running, cached, done, failed, skipped, problem."""
+        """Show a run state: queued, running, cached, done, failed, skipped, problem,
+        cancelled (a running node stopped by Esc: its progress and preview go)."""
         relayout = False
         if state in (None, "queued", "running"):
             if self.error:
@@ -302,36 +305,61 @@ class NodeItem(QGraphicsItem):
             self.traceback = ""
             self.seconds = None
             self.progress = None
-        if state == "queued" and self.preview is not None:
+        if state in ("queued", "cancelled") and self.preview is not None:
             self.preview = None
             relayout = True
+        if state == "cancelled":
+            self.progress = None
         if state in ("failed", "problem"):
             self.error = info.get("message", "")
             self.error_field = info.get("field")
             self.traceback = info.get("traceback", "")
             relayout = True
+        tip = self.error or ""
         if state == "done":
             self.seconds = info.get("seconds")
             self.progress = None
+            if self.seconds is not None:
+                tip = f"ran in {self.seconds:.2f} s" + "".join(
+                    f", of which {name} {sec:.2f} s" for name, sec in info.get("parts", ()))
         self.state = state
-        self.setToolTip(self.error or "")
+        self.setToolTip(tip)
         if relayout:
             self.relayout()
         self.update()
 
     def set_progress(self, step: int, total: int, preview: QImage | None) -> None:
+        """Progress, and the live preview: drawn over the node's body while it runs, so
+        the node keeps its size and never grows over the node below it."""
         self.progress = (step, total)
         if preview is not None:
-            had = self.preview is not None
             self.preview = preview
-            if not had and not self.images:
-                self.relayout()
         self.update()
+
+    def preview_rect(self) -> QRectF | None:
+        """Where the live preview goes while the node runs: the body under the title,
+        the image's aspect kept."""
+        lay, shown = self.layout, self.preview
+        if shown is None or shown.isNull() or self.state != "running" or self.node.collapsed:
+            return None
+        area = QRectF(PAD, TITLE_H + 4, lay.width - 2 * PAD, lay.height - TITLE_H - 10)
+        if area.height() < 16:
+            return None
+        scale = min(area.width() / max(1, shown.width()), area.height() / max(1, shown.height()))
+        w, h = shown.width() * scale, shown.height() * scale
+        return QRectF(area.center().x() - w / 2, area.center().y() - h / 2, w, h)
 
     def set_images(self, images: list[QImage]) -> None:
         self.images = images
+        self.stale = False
         self.preview = None
         self.relayout()
+
+    def mark_stale(self, stale: bool = True) -> None:
+        """Say the images shown are not the latest run's (dimmed, marked "stale")."""
+        if self.images and stale != self.stale:
+            self.stale = stale
+            self.update()
 
     # -- painting --
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
@@ -557,10 +585,22 @@ class NodeItem(QGraphicsItem):
 
     def _paint_images_and_error(self, painter: QPainter, s: _Style) -> None:
         lay = self.layout
-        shown = self.images[0] if self.images else self.preview
+        live = self.preview_rect()
+        if live is not None:
+            painter.fillRect(QRectF(SOCKET_R + 1, TITLE_H, lay.width - 2 * SOCKET_R - 2,
+                                    lay.height - TITLE_H - 4), s.body)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawImage(live, self.preview)
+        shown = self.images[0] if self.images else None
         if lay.thumb is not None and shown is not None:
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             painter.drawImage(lay.thumb, shown)
+            if self.stale and self.images:
+                painter.fillRect(lay.thumb, s.stale)
+                painter.setPen(s.text)
+                painter.setFont(s.small)
+                painter.drawText(lay.thumb.adjusted(4, 2, -4, -2), Qt.AlignmentFlag.AlignBottom
+                                 | Qt.AlignmentFlag.AlignLeft, "stale: from an earlier run")
             if len(self.images) > 1:
                 painter.setPen(s.text)
                 painter.setFont(s.small)

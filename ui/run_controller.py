@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from pathlib import Path
@@ -58,7 +59,8 @@ class _Worker(QObject):
         try:
             executor = self.executor_factory()
             executor.run(self.document, self.outputs, on_event=self.event.emit,
-                         cancel=self.cancel, options=self.options)
+                         cancel=self.cancel, options=self.options,
+                         partial=True)  # around invalid nodes
         except WorkflowError as error:
             self.rejected.emit(list(error.problems))
         except Exception as error:  # the app must survive anything a run does
@@ -85,6 +87,7 @@ class RunController(QObject):
         self._worker: _Worker | None = None
         self._queue: deque[tuple[dict[str, Any], list[str] | None, Path | None, Any]] = deque()
         self.current_tag: Any = None  # what the caller tagged the latest started run with
+        self.started_at = 0.0
         self.configure(device, cache_mb, str(output_dir), list(model_folders or []))
 
     def configure(self, device: str, cache_mb: int, output_dir: str,
@@ -137,6 +140,7 @@ class RunController(QObject):
         worker.crashed.connect(self.crashed)
         worker.done.connect(self._finished)
         self._worker = worker
+        self.started_at = time.perf_counter()  # the wall clock of the run the user waits on
         self.busy_changed.emit(True)
         worker.start()
 

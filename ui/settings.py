@@ -1,4 +1,4 @@
-"""User settings (device, cache budget, model folders, recent files, autosave) stored
+"""User settings (device, cache budget, model folders, recent files) stored
 with QSettings; ``NODEGRAPH_CONFIG_DIR`` moves them (and recovery files) elsewhere."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ DEFAULTS: dict[str, Any] = {
     "cache_mb": DEFAULT_BUDGET_MB,
     "model_folders": [],
     "output_dir": DEFAULT_OUTPUT_DIR,
-    "autosave_seconds": 30,
     "snap_to_grid": False,
     "recent_files": [],
 }

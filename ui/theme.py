@@ -33,6 +33,7 @@ NOTE = "#5c5a2e"
 STATE_COLORS: dict[str, str] = {
     "queued": "#7d8590", "running": "#3d8bfd", "cached": "#20b2aa", "done": "#3fb950",
     "failed": "#f85149", "skipped": "#6e7681", "problem": "#f85149",
+    "cancelled": "#d29922",
 }
 
 #: Node colours offered in the context menu.

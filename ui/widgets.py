@@ -18,6 +18,8 @@ PIXELS_PER_STEP = 6.0
 
 def format_value(param: Param, value: Any) -> str:
     """A param value as shown on its field."""
+    if param.zero_label and value == 0:
+        return param.zero_label
     if param.kind == "float" and isinstance(value, (int, float)):
         step = param.step or 0.01
         decimals = max(0, min(6, len(f"{step:g}".split(".")[1]) if "." in f"{step:g}" else 0))
@@ -50,15 +52,31 @@ def parse_text(param: Param, text: str) -> Any:
     """Typed text -> a checked value (ParamValueError says what was expected)."""
     if param.kind in ("int", "seed", "float"):
         text = text.strip()
+        if param.zero_label and text in (param.zero_label, ""):
+            return param.check(0)
     return param.parse(text)
 
 
+def is_ctrl_enter(event: QKeyEvent) -> bool:
+    """Ctrl+Enter: the window's Run, which commits an open field first (so editors let
+    it through to the window instead of taking it as their own Enter)."""
+    return event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and bool(
+        event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+
+
+def is_plain_enter_or_escape(event: QKeyEvent) -> bool:
+    """Esc, or Enter without Ctrl: the keys an inline editor keeps for itself."""
+    if event.key() == Qt.Key.Key_Escape:
+        return True
+    return event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not is_ctrl_enter(event)
+
+
 class _EscapeAware:
-    """Editors claim Esc (cancel) and Enter before window shortcuts see them."""
+    """Editors claim Esc (cancel) and plain Enter before window shortcuts see them."""
 
     def event(self, event: QEvent) -> bool:  # type: ignore[override]
         if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) \
-                and event.key() in (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                and is_plain_enter_or_escape(event):
             event.accept()
             return True
         return super().event(event)  # type: ignore[misc]
@@ -76,6 +94,9 @@ class InlineLineEdit(_EscapeAware, QLineEdit):
             self.textEdited.connect(live)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if is_ctrl_enter(event):
+            event.ignore()  # up to the window (Run), which commits the field first
+            return
         if event.key() == Qt.Key.Key_Escape:
             self.finish(commit=False)
             return
@@ -88,21 +109,24 @@ class InlineLineEdit(_EscapeAware, QLineEdit):
         super().focusOutEvent(event)
         self.finish(commit=True)
 
-    def finish(self, commit: bool = True) -> None:
+    def finish(self, commit: bool = True) -> bool:
+        """Close the editor (committing unless told not to); False if the text is
+        invalid and the editor stays open."""
         if self._done:
-            return
+            return True
         if commit and not self._commit(self.text()):
-            return  # invalid: keep editing
+            return False  # invalid: keep editing
         self._done = True
         self.hide()
         self.deleteLater()
         if self.parentWidget() is not None:
             self.parentWidget().setFocus()
+        return True
 
 
 class InlineTextEdit(_EscapeAware, QPlainTextEdit):
     """Multi-line editor (prompts): every keystroke is applied live, merged into one undo
-    step; Esc or focus-out closes it, Ctrl+Enter too."""
+    step; Esc or focus-out closes it (Ctrl+Enter closes it and runs the graph)."""
 
     def __init__(self, parent: QWidget, text: str, live: Callable[[str], None]) -> None:
         super().__init__(parent)
@@ -111,10 +135,11 @@ class InlineTextEdit(_EscapeAware, QPlainTextEdit):
         self.textChanged.connect(lambda: live(self.toPlainText()))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Escape or (
-                event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
-                and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+        if event.key() == Qt.Key.Key_Escape:
             self.finish()
+            return
+        if is_ctrl_enter(event):
+            event.ignore()  # up to the window (Run)
             return
         super().keyPressEvent(event)
 
@@ -122,14 +147,16 @@ class InlineTextEdit(_EscapeAware, QPlainTextEdit):
         super().focusOutEvent(event)
         self.finish()
 
-    def finish(self, commit: bool = True) -> None:
+    def finish(self, commit: bool = True) -> bool:
+        """Close the editor (its text is already applied)."""
         if self._done:
-            return
+            return True
         self._done = True
         self.hide()
         self.deleteLater()
         if self.parentWidget() is not None:
             self.parentWidget().setFocus()
+        return True
 
 
 def check_or_message(param: Param, text: str) -> tuple[Any, str | None]:

@@ -30,7 +30,23 @@ def registry() -> Registry:
 
 
 @pytest.fixture(autouse=True)
-def config_dir(tmp_path, monkeypatch):
+def no_environment_leaks():
+    """Fail a test that leaves nodegraph's environment variables (NODEGRAPH_*) changed,
+    as changing settings easily does. config_dir requests it, so it is set up before,
+    and torn down after, every monkeypatch."""
+
+    def ours() -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k.startswith("NODEGRAPH_")}
+
+    before = ours()
+    yield
+    after = ours()
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert not changed, f"environment variables left changed: {sorted(changed)}"
+
+
+@pytest.fixture(autouse=True)
+def config_dir(no_environment_leaks, tmp_path, monkeypatch):
     folder = tmp_path / "config"
     monkeypatch.setenv("NODEGRAPH_CONFIG_DIR", str(folder))
     from ui.settings import Settings
@@ -90,7 +106,7 @@ def make_window(qtbot, registry, tmp_path):
         qtbot.waitExposed(window)
         window.raise_()
         window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+        qtbot.waitUntil(window.isActiveWindow, timeout=60_000)
         made.append(window)
         return window
 

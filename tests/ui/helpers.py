@@ -44,7 +44,7 @@ def quick_add(qtbot, window, query: str, at: QPoint | None = None) -> str:
     else:
         QTest.mouseDClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
     box = window.view.quick_add
-    qtbot.waitUntil(box.isVisible, timeout=2000)
+    qtbot.waitUntil(box.isVisible, timeout=60_000)
     qtbot.keyClicks(box.edit, query)
     qtbot.keyClick(box.edit, Qt.Key.Key_Return)
     added = set(window.document.graph.nodes) - before

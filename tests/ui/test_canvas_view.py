@@ -99,8 +99,10 @@ def test_bypass_mute_collapse_and_colour_through_the_editor(qtbot, make_window):
     assert window.document.graph.nodes[solid].color is None
 
 
-def test_settings_apply_to_the_next_run(qtbot, make_window, tmp_path):
+def test_settings_apply_to_the_next_run(qtbot, make_window, tmp_path, monkeypatch):
     from ui.dialogs import SettingsDialog
+
+    monkeypatch.setenv("NODEGRAPH_MODELS", "")  # what configure() sets is undone after
 
     window = make_window()
     dialog = SettingsDialog(window.settings, window)
@@ -179,3 +181,132 @@ def test_hovering_a_port_or_field_shows_its_description(qtbot, make_window):
     qtbot.waitUntil(lambda: item.toolTip().startswith("scale: "))
     assert "at or below 1 guidance is off" in item.toolTip()
     assert item.tooltip_at(QPointF(-50, -50)) == ""
+
+
+def _graph_share_of_view(window) -> float:
+    """How much of the viewport's width or height the graph's nodes fill (0..1)."""
+    from PySide6.QtCore import QRectF
+
+    rect = QRectF()
+    for item in window.canvas.nodes.values():
+        rect = rect.united(item.sceneBoundingRect())
+    shown = window.view.mapFromScene(rect).boundingRect()
+    viewport = window.view.viewport().rect()
+    assert viewport.contains(shown.center())
+    return max(shown.width() / viewport.width(), shown.height() / viewport.height())
+
+
+def test_a_workflow_opened_at_start_up_is_fitted_once_the_window_has_its_size(
+        qtbot, make_window):
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "workflows" / "txt2img.json"
+    window = make_window(path)  # loaded (and fitted) before the window was shown
+    assert _graph_share_of_view(window) > 0.6  # not a speck in an empty canvas
+    # the user zooms: a later resize keeps the user's view
+    window.view.zoom(0.5)
+    scale = window.view.transform().m11()
+    window.resize(window.width() - 100, window.height() - 50)
+    QApplication.processEvents()
+    assert window.view.transform().m11() == scale
+
+
+def _checkerboard(size: int = 64, cell: int = 8):
+    from PySide6.QtGui import QColor, QImage
+
+    image = QImage(size, size, QImage.Format.Format_RGB32)
+    for y in range(size):
+        for x in range(size):
+            on = (x // cell + y // cell) % 2
+            image.setPixelColor(x, y, QColor("#ff0000") if on else QColor("#0000ff"))
+    return image
+
+
+def test_image_viewer_fits_small_images_with_crisp_pixels_and_zooms_with_the_wheel(qtbot):
+    from ui.viewer import ImageViewer
+
+    viewer = ImageViewer([_checkerboard()], "Preview image")
+    qtbot.addWidget(viewer)
+    viewer.resize(420, 360)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    view = viewer.view
+    shot = view.viewport().grab().toImage()
+    side = min(shot.width(), shot.height())
+    # fitted: the 64 px image fills the window's smaller side (not 64 px at 1:1)
+    assert view.scale_factor * 64 >= 0.9 * side
+    # nearest neighbour: every pixel inside the image is one of the two colours
+    rect = view.mapFromScene(view.item.sceneBoundingRect()).boundingRect()
+    inner = rect.adjusted(2, 2, -2, -2)
+    colours = {shot.pixelColor(x, y).name() for x in range(inner.left(), inner.right(), 3)
+               for y in range(inner.top(), inner.bottom(), 3)}
+    assert colours == {"#ff0000", "#0000ff"}
+    # the wheel zooms in; a double-click fits again
+    scale = view.scale_factor
+    point = view.viewport().rect().center()
+    wheel = QWheelEvent(QPointF(point), QPointF(view.viewport().mapToGlobal(point)),
+                        QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view.viewport(), wheel)
+    assert view.scale_factor > 1.3 * scale and not view.fitting
+    QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier, point)
+    assert view.fitting and abs(view.scale_factor - scale) < 1e-6
+    viewer.close()
+
+
+def test_a_live_preview_is_drawn_inside_the_node_which_keeps_its_size(qtbot, make_window):
+    from PySide6.QtGui import QColor, QImage
+
+    window = make_window()
+    editor = window.canvas.editor
+    sampler = editor.add_node("sampling.Sampler", (0, 0))
+    item = window.canvas.nodes[sampler]
+    below = editor.add_node("latent.VAEDecode", (0, item.layout.height + 20))
+    window.view.fit_all()
+    height = item.layout.height
+    preview = QImage(64, 64, QImage.Format.Format_RGB32)
+    preview.fill(QColor("#00ff00"))
+    item.set_state("running")
+    item.set_progress(3, 25, preview)
+    assert item.layout.height == height  # it does not grow over the node below
+    assert not item.sceneBoundingRect().intersects(
+        window.canvas.nodes[below].sceneBoundingRect())
+    # the preview is on screen, inside the sampler's body
+    shot = window.view.viewport().grab().toImage()
+    body = window.view.mapFromScene(item.mapToScene(item.preview_rect())).boundingRect()
+    centre = body.center()
+    ratio = shot.width() / window.view.viewport().width()  # device pixel ratio
+    assert shot.pixelColor(int(centre.x() * ratio), int(centre.y() * ratio)).name() == "#00ff00"
+    assert item.preview_rect().height() > 0.5 * (height - 26)
+    # when the run is over, the node shows its fields again
+    item.set_state("done", seconds=1.0)
+    assert item.preview_rect() is None
+
+
+def test_new_nodes_start_with_defaults_that_fit_the_model(qtbot, make_window):
+    """Load checkpoint starts on the first checkpoint found; Empty latent starts at the
+    model's own size ("model default": 64x64 for shapes64, not 512x512)."""
+    from nodegraph.links import IN, OUT, PortRef
+    from nodes.model_files import list_checkpoints
+
+    window = make_window()
+    editor = window.canvas.editor
+    ckpt = editor.add_node("loaders.Checkpoint", (0, 0))
+    assert window.document.graph.nodes[ckpt].params["checkpoint"] == list_checkpoints()[0]
+    latent = editor.add_node("latent.Empty", (300, 0))
+    decode = editor.add_node("latent.VAEDecode", (600, 0))
+    preview = editor.add_node("image.Preview", (900, 0))
+    for a, out, b, inp in ((ckpt, "model", latent, "model"), (ckpt, "vae", decode, "vae"),
+                           (latent, "latent", decode, "latent"),
+                           (decode, "image", preview, "images")):
+        assert editor.connect(PortRef(a, out, OUT), PortRef(b, inp, IN)) is None
+    from ui.widgets import format_value
+
+    spec = window.registry["latent.Empty"]
+    shown = format_value(spec.param("width"), window.document.graph.nodes[latent].params["width"])
+    assert shown == "model default"
+    run_and_wait(qtbot, window, timeout=300_000)
+    assert window.last_run.status == "finished", window.statusBar().currentMessage()
+    image = window.images[preview][0]
+    assert (image.width(), image.height()) == (64, 64)  # shapes64's native size

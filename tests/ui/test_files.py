@@ -117,7 +117,12 @@ CRASHER = textwrap.dedent("""
     from nodegraph.links import PortRef
     editor.connect(PortRef(a, "image", "out"), PortRef(b, "image", "in"))
     editor.set_param(a, "color", "#00ff00")
-    window.autosaver.save_now()
+    # no explicit save: the debounced autosave after the last edit writes it; wait for
+    # that event (the file holding the last edit), then crash
+    import time
+    while window.document.text() != window.autosaver._last:
+        app.processEvents()
+        time.sleep(0.01)
     sys.stdout.write(window.document.text())
     sys.stdout.flush()
     os._exit(3)  # a crash: no clean close, the recovery file stays
@@ -137,17 +142,23 @@ def test_autosave_is_offered_back_after_a_crash(qtbot, make_window, config_dir):
 
     offered = []
     original = MainWindow.ask_recover
-    MainWindow.ask_recover = lambda self, path: offered.append(path) or True
+    MainWindow.ask_recover = lambda self, recovery: offered.append(recovery) or True
     try:
         window = make_window(offer_recovery=True)
     finally:
         MainWindow.ask_recover = original
-    assert offered == [None]
+    assert [r.original_path for r in offered] == [None]
+    # the prompt says how old the snapshot is
+    prompt = offered[0].prompt(now=offered[0].saved_at + 125)
+    assert "untitled workflow" in prompt and "autosaved 2 min ago" in prompt
     assert window.document.text() == crashed_text
     assert window.isWindowModified()
+    from .test_canvas_view import _graph_share_of_view
+
+    assert _graph_share_of_view(window) > 0.3  # fitted, not a speck
     json.loads(crashed_text)
     # the recovery file was consumed; this window's own autosave replaces it
-    window.autosaver.save_now()
+    qtbot.waitUntil(lambda: window.autosaver.file.exists(), timeout=60_000)
     files = list((config_dir / "recovery").glob("recovery-*.json"))
     assert [f.name for f in files] == [window.autosaver.file.name]
     window.document.stack.setClean()
@@ -190,3 +201,44 @@ def test_autosave_writes_while_dirty_and_clears_on_save(qtbot, make_window, tmp_
     window.ask_save_path = lambda: str(tmp_path / "saved.json")
     window.save()
     assert not recovery.exists()
+
+
+def test_autosave_follows_each_edit_within_a_second(qtbot, make_window, config_dir):
+    window = make_window()
+    saver = window.autosaver
+    assert not saver.file.exists()  # nothing unsaved yet
+    node = window.canvas.editor.add_node("image.Solid", (0, 0))
+    # the write is due one second after the edit (not at the next 30 s tick)
+    assert saver.timer.isActive() and saver.timer.isSingleShot()
+    assert saver.timer.interval() <= 1000
+    qtbot.waitUntil(saver.file.exists, timeout=60_000)
+    saved = json.loads(saver.file.read_text())
+    assert [n["id"] for n in saved["workflow"]["nodes"]] == [node]
+    assert isinstance(saved["saved_at"], float)
+    window.canvas.editor.set_param(node, "width", 32)
+    qtbot.waitUntil(lambda: json.loads(saver.file.read_text())["workflow"]["nodes"][0][
+        "params"]["width"] == 32, timeout=60_000)
+
+
+def test_recovery_prompt_ages():
+    from ui.document import describe_age
+
+    assert [describe_age(s) for s in (4, 200, 7500, 4 * 86400)] == [
+        "4 s", "3 min", "2 h 5 min", "4 days"]
+
+
+def test_a_workflow_without_positions_opens_laid_out(qtbot, make_window, tmp_path):
+    document = json.loads((ROOT / "workflows" / "txt2img.json").read_text())
+    for node in document["nodes"]:
+        del node["pos"]
+    path = tmp_path / "no_pos.json"
+    path.write_text(json.dumps(document))
+    window = make_window(path)
+    items = list(window.canvas.nodes.values())
+    rects = [i.mapRectToScene(i.body_rect()) for i in items]
+    overlapping = [(a.title, b.title) for k, (a, ra) in enumerate(zip(items, rects))
+                   for b, rb in zip(items[k + 1:], rects[k + 1:]) if ra.intersects(rb)]
+    assert not overlapping
+    for link in window.document.graph.links.values():
+        src, dst = window.canvas.nodes[link.src], window.canvas.nodes[link.dst]
+        assert src.port_pos(link.src_output, "out").x() < dst.port_pos(link.dst_input, "in").x()

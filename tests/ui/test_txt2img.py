@@ -78,5 +78,8 @@ def test_build_txt2img_from_an_empty_canvas_and_run_it(qtbot, make_window, tiny_
     assert len(colors) > 10  # not blank
     assert previews and window.canvas.nodes[sampler].preview is not None
     assert window.canvas.nodes[sampler].state == "done"
+    # where the time went: the sampler's previews are counted and shown
+    assert "of which previews" in window.canvas.nodes[sampler].toolTip()
+    assert "of which previews" in window.statusBar().currentMessage()
     shot = window.grab()
     assert not shot.isNull()
