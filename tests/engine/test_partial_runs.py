@@ -30,8 +30,8 @@ def test_an_unconnected_output_node_does_not_stop_the_rest(executor):
         f"node Sink (#{dangling}), input 'a': required input is not connected (expects INT)"
     )
     failed = [e for e in events if isinstance(e, NodeFailed)]
-    assert [(e.node_id, e.field, e.exception_type) for e in failed] == [
-        (dangling, "a", "WorkflowError")
+    assert [(e.node_id, e.problem.field, e.problem.code) for e in failed] == [
+        (dangling, "a", "missing_input")
     ]
 
 
