@@ -40,7 +40,7 @@ from .graph import Graph, GraphError, Node
 from .paths import resolve_input_path
 from .problems import Problem, WorkflowError, errors
 from .registry import NodeSpec, Registry
-from .validation import validate
+from .validation import cycle_problems, validate
 from .workflow import graph_from_document, graph_to_document
 
 _run_ids = itertools.count(1)
@@ -141,8 +141,9 @@ class Executor:
         try:
             return list(nx.lexicographical_topological_sort(digraph, key=index.__getitem__))
         except nx.NetworkXUnfeasible:
-            problems = [p for p in validate(graph, self.registry, needed) if p.code == "cycle"]
-            raise WorkflowError(problems) from None
+            problems = [p for p in cycle_problems(graph) if p.node_id in needed]
+            raise WorkflowError(problems or [Problem(
+                "cycle", "the graph has a cycle", expected="a graph without cycles")]) from None
 
     def _is_output(self, node: Node) -> bool:
         spec = self.registry.get(node.type)

@@ -163,7 +163,7 @@ def cycle_problems(graph: Graph) -> list[Problem]:
     problems = []
     order = {node_id: i for i, node_id in enumerate(graph.nodes)}
     for component in nx.strongly_connected_components(digraph):
-        if len(component) < 2:
+        if len(component) < 2 and not digraph.has_edge(*component, *component):
             continue
         start = min(component, key=order.__getitem__)
         cycle = [edge[0] for edge in nx.find_cycle(digraph.subgraph(component), start)]
