@@ -116,12 +116,20 @@ def _load(path: str, registry) -> tuple[Any, list[Problem]]:
     return load(path, registry)
 
 
-def _validate(args: argparse.Namespace) -> int:
+def _all_problems(path: str, registry) -> tuple[Any, list[Problem], Path]:
+    """The graph, every problem `validate` reports, and the folder relative input files
+    are resolved against: the same for validate and run."""
     from .validation import missing_file_problems
+    from .workflow import base_dir
 
+    graph, problems = _load(path, registry)
+    folder = base_dir(path)
+    return graph, problems + missing_file_problems(graph, registry, folder), folder
+
+
+def _validate(args: argparse.Namespace) -> int:
     registry = _registry()
-    graph, problems = _load(args.workflow, registry)
-    problems += missing_file_problems(graph, registry, Path(args.workflow).resolve().parent)
+    graph, problems, _folder = _all_problems(args.workflow, registry)
     if args.json:
         print(json.dumps([p.to_json() for p in problems], indent=2))
     elif problems:
@@ -232,7 +240,11 @@ def _run(args: argparse.Namespace) -> int:
     from .executor import Executor
 
     registry = _registry()
-    graph, problems = _load(args.workflow, registry)
+    graph, problems, folder = _all_problems(args.workflow, registry)
+    # a missing input file fails only its node and what follows it, at run time; any other
+    # error refuses the run, printing every problem validate prints
+    if errors(p for p in problems if p.code != "missing_file") and not args.outputs:
+        raise WorkflowError(problems)
     warnings = [p for p in problems if p.severity != "error"]
     if warnings:
         _print_problems(warnings)
@@ -251,7 +263,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_device(args.device)
     executor = Executor(registry, NodeCache(args.cache_mb * 1024**2), device=args.device,
                         output_dir=args.output_dir,
-                        base_dir=Path(args.workflow).resolve().parent, previews=False)
+                        base_dir=folder, previews=False)
     reports, worst = [], EXIT_OK
     combos = list(itertools.product(*axes)) if axes else [()]
     for index, combo in enumerate(combos):
@@ -263,7 +275,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"run {index + 1}/{len(combos)}: {label}", file=sys.stderr)
         info = {"workflow": str(args.workflow), "set": args.set,
                 "sweep": {f"{n}.{p}": v for n, p, v in combo}}
-        result = _run_once(executor, run_graph, args, info)
+        try:
+            result = _run_once(executor, run_graph, args, info)
+        except WorkflowError as error:  # the part to run is invalid: show the whole list
+            raise WorkflowError(error.problems + [p for p in problems
+                                                  if p not in error.problems]) from None
         reports.append({"set": info["sweep"], **result.to_json()})
         for path in result.files:
             print(path)

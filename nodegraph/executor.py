@@ -182,8 +182,10 @@ class Executor:
             targets = {n for n in order if self._is_output(graph.nodes[n])}
         else:
             targets = {graph.find_node(ref).id for ref in outputs}
-        run = _Run(self, graph, order, targets, run_id, emit, cancel, run_info or {},
-                   keep_values)
+        run_info = dict(run_info or {})
+        if self.base_dir is not None:  # recorded in saved images: re-runs find relative files
+            run_info.setdefault("base_dir", str(self.base_dir.resolve()))
+        run = _Run(self, graph, order, targets, run_id, emit, cancel, run_info, keep_values)
         emit(RunStarted(run_id, tuple(order)))
         result = run.execute()
         result.total_seconds = time.perf_counter() - started

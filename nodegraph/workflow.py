@@ -8,6 +8,7 @@ import math
 import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .files import read_bytes, regular_file, write_atomic
@@ -20,6 +21,7 @@ from .validation import validate
 FORMAT = "nodegraph.workflow"
 VERSION = 1
 PNG_WORKFLOW_KEY = "workflow"  # the PNG text chunk Save image writes the workflow into
+PNG_RUN_KEY = "nodegraph_run"  # ... and the run's parameters (with the workflow's folder)
 
 #: Document migrations: MIGRATIONS[v] turns a version-v document into version v+1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -253,8 +255,13 @@ def _add_link(graph: Graph, entry: Any, index: int) -> Problem | None:
                             '{"id": 1, "from": [node, output], "to": [node, input]}')
     for end, node_id in (("from", link.src), ("to", link.dst)):
         if node_id not in graph.nodes:
-            return Problem("bad_link", f"{where} goes {end} node {node_id!r}, which does not "
-                           "exist; the link was dropped", field=end, expected="an existing node")
+            message = (f"{where} goes {end} node {node_id!r}, which does not exist; the link "
+                       "was dropped")
+            if end == "from" and link.dst in graph.nodes:  # name the node the user will look at
+                dst = graph.nodes[link.dst]
+                return Problem("bad_link", message, dst.id, dst.title or dst.type, link.dst_input,
+                               "a link from an existing node")
+            return Problem("bad_link", message, expected="an existing node")
     try:
         graph.restore_link(link)
     except GraphError as error:
@@ -342,6 +349,24 @@ def load(path: str | os.PathLike[str], registry: Registry) -> tuple[Graph, list[
     except (OSError, ValueError) as error:  # missing, not a regular file, too large, not UTF-8
         raise WorkflowError([_doc_problem(f"cannot read {path}: {error}")]) from None
     return loads(text, registry)
+
+
+def base_dir(path: str | os.PathLike[str]) -> Path:
+    """The folder a workflow's relative file paths are resolved against: beside the file,
+    or for a PNG made by Save image, the folder of the workflow that made it (recorded
+    in the image) when that folder still exists."""
+    path = Path(path).resolve()
+    try:
+        regular_file(path)
+        with open(path, "rb") as file:
+            if file.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE:
+                file.seek(0)
+                recorded = json.loads(read_chunks(file).get(PNG_RUN_KEY, "{}")).get("base_dir")
+                if isinstance(recorded, str) and Path(recorded).is_dir():
+                    return Path(recorded)
+    except (OSError, ValueError, AttributeError):
+        pass  # unreadable files are reported by load()
+    return path.parent
 
 
 def load_strict(path: str | os.PathLike[str], registry: Registry) -> Graph:

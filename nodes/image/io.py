@@ -12,7 +12,7 @@ from nodegraph.context import NodeContext, NodeInputError
 from nodegraph.fingerprint import file_content
 from nodegraph.registry import BoolParam, Input, Output, PathParam, StringParam, node
 from nodegraph.types import IMAGE, MASK, STRING
-from nodegraph.workflow import PNG_WORKFLOW_KEY
+from nodegraph.workflow import PNG_RUN_KEY, PNG_WORKFLOW_KEY
 
 from .convert import from_pil, to_uint8
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
 WORKFLOW_CHUNK = PNG_WORKFLOW_KEY
-RUN_CHUNK = "nodegraph_run"
+RUN_CHUNK = PNG_RUN_KEY
 _PREFIX_RE = re.compile(r"^[\w\-. /]+$")
 
 

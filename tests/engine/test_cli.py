@@ -171,3 +171,73 @@ def test_png_without_workflow_and_unavailable_device_exit_2(workflow, tmp_path, 
     if not torch.cuda.is_available():
         assert main(["run", str(workflow), "--device", "cuda"]) == 2
         assert "no CUDA device is available" in capsys.readouterr().err
+
+
+def test_a_self_link_is_reported_by_validate_and_run(tmp_path, capsys):
+    document = {
+        "format": "nodegraph.workflow",
+        "version": 1,
+        "nodes": [
+            {"id": "1", "type": "image.Solid", "params": {"width": 4, "height": 4}},
+            {"id": "2", "type": "image.Invert", "title": "Loop"},
+            {"id": "3", "type": "image.Save"},
+        ],
+        "links": [
+            {"id": 7, "from": ["2", "image"], "to": ["2", "image"]},
+            {"id": 8, "from": ["2", "image"], "to": ["3", "images"]},
+        ],
+    }
+    path = tmp_path / "loop.json"
+    path.write_text(json.dumps(document))
+    for command in (["validate"], ["run", "-o", str(tmp_path / "out")]):
+        assert main([*command, str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "node Loop (#2): link 7: cannot link node '2' to itself" in err
+        assert "node Loop (#2), 'image': required input is not connected" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_prints_the_dropped_link_naming_its_id(tmp_path, capsys):
+    document = {
+        "format": "nodegraph.workflow",
+        "version": 1,
+        "nodes": [{"id": "2", "type": "image.Save", "title": "Out"}],
+        "links": [{"id": 12, "from": ["9", "image"], "to": ["2", "images"]}],
+    }
+    path = tmp_path / "dropped.json"
+    path.write_text(json.dumps(document))
+    assert main(["validate", str(path)]) == 2
+    validated = capsys.readouterr().err.splitlines()
+    assert main(["run", str(path), "-o", str(tmp_path / "out")]) == 2
+    ran = capsys.readouterr().err.splitlines()
+    assert ran == validated
+    assert (
+        "  node Out (#2), 'images': link 12 goes from node '9', which does not exist; "
+        "the link was dropped" in ran
+    )
+    assert "  node Out (#2), 'images': required input is not connected (expects IMAGE)" in ran
+
+
+def test_a_png_finds_relative_images_beside_the_workflow_that_made_it(
+    tmp_path, capsys, monkeypatch
+):
+    from PIL import Image
+
+    folder = tmp_path / "project"
+    (folder / "assets").mkdir(parents=True)
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(folder / "assets" / "red.png")
+    graph = Graph()
+    photo = graph.add_node("image.Load", {"path": "assets/red.png"}, title="Photo")
+    out = graph.add_node("image.Save", {"filename_prefix": "re"})
+    graph.connect(photo.id, "image", out.id, "images")
+    save(graph, folder / "wf.json")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["run", str(folder / "wf.json"), "-o", str(tmp_path / "first")]) == 0
+    png = capsys.readouterr().out.split()[0]
+    assert main(["validate", png]) == 0
+    capsys.readouterr()
+    assert main(["run", png, "-o", str(tmp_path / "again")]) == 0
+    again = capsys.readouterr().out.split()[0]
+    assert Image.open(again).getpixel((0, 0)) == (255, 0, 0)
