@@ -45,10 +45,16 @@ def missing_file_problems(graph: Graph, registry: Registry,
             value = node.params.get(param.name, param.default)
             if param.kind != "path" or param.name in links or not isinstance(value, str):
                 continue
-            if value and not Path(resolve_input_path(value, base_dir)).is_file():
+            resolved = Path(resolve_input_path(value, base_dir)) if value else None
+            if resolved is None or resolved.is_file():
+                continue
+            if resolved.exists():
+                message = f"{value} is not a regular file (a folder, device or pipe)"
+            else:
                 where = f" (looked beside the workflow in {base_dir})" if base_dir else ""
-                problems.append(_problem(node, "missing_file", f"file not found: {value}{where}",
-                                         param.name, "an existing file"))
+                message = f"file not found: {value}{where}"
+            problems.append(_problem(node, "missing_file", message, param.name,
+                                     "an existing file"))
     return problems
 
 

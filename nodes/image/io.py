@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nodegraph.context import NodeContext, NodeInputError
+from nodegraph.files import NotARegularFile, regular_file
 from nodegraph.fingerprint import file_content
 from nodegraph.registry import BoolParam, Input, Output, PathParam, StringParam, node
 from nodegraph.types import IMAGE, MASK, STRING
@@ -41,12 +42,15 @@ def load_image(path: str) -> tuple[torch.Tensor, torch.Tensor, str]:
     if not path:
         raise NodeInputError("path", "no image file chosen")
     try:
+        regular_file(path)  # a FIFO or /dev/zero would block or stream forever
         with Image.open(path) as opened:
             opened.load()
             image = ImageOps.exif_transpose(opened)
             text = getattr(opened, "text", {}) or {}
     except FileNotFoundError:
         raise NodeInputError("path", f"file not found: {path}") from None
+    except NotARegularFile as error:
+        raise NodeInputError("path", str(error)) from None
     except (UnidentifiedImageError, OSError) as error:
         raise NodeInputError("path", f"not a readable PNG/JPEG/WebP image: {path} "
                              f"({error})") from None
@@ -72,6 +76,19 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
+def output_target(output_dir: Path, filename_prefix: str) -> Path:
+    """``output_dir / prefix`` for a Save image prefix: subfolders are allowed, leaving the
+    folder is not; an empty last part (``""``, ``.``, ``sub/``) means the default name."""
+    prefix = filename_prefix.strip()
+    parts = [part.strip() for part in prefix.split("/")]
+    if (prefix and not _PREFIX_RE.match(prefix)) or ".." in parts or os.path.isabs(prefix):
+        raise NodeInputError("filename_prefix", "use letters, digits, '-', '_', '.', spaces "
+                             f"and '/' for subfolders inside the output folder; got {prefix!r}")
+    folders = [part for part in parts[:-1] if part not in ("", ".")]
+    stem = parts[-1] if parts[-1] not in ("", ".") else "nodegraph"
+    return Path(output_dir).joinpath(*folders, stem)
+
+
 @node("image.Save", "Save image", "image",
       inputs=[Input("images", IMAGE)],
       params=[StringParam("filename_prefix", "nodegraph"),
@@ -84,11 +101,7 @@ def save_image(images: torch.Tensor, filename_prefix: str, embed_workflow: bool,
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
-    prefix = filename_prefix.strip() or "nodegraph"
-    if not _PREFIX_RE.match(prefix) or ".." in Path(prefix).parts or os.path.isabs(prefix):
-        raise NodeInputError("filename_prefix", "use letters, digits, '-', '_', '.', spaces "
-                             f"and '/' for subfolders inside the output folder; got {prefix!r}")
-    target = ctx.output_dir / prefix
+    target = output_target(ctx.output_dir, filename_prefix)
     target.parent.mkdir(parents=True, exist_ok=True)
     info = PngInfo()
     if embed_workflow and ctx.workflow is not None:

@@ -127,3 +127,41 @@ def test_save_refuses_prefix_outside_output_folder(executor):
     graph.connect(solid.id, "image", save.id, "images")
     failure = executor.run(graph).failures[save.id]
     assert failure.field == "filename_prefix"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "written"),
+    [
+        (".", "nodegraph_00001.png"),
+        ("./", "nodegraph_00001.png"),
+        (" . ", "nodegraph_00001.png"),
+        ("", "nodegraph_00001.png"),
+        ("shots/", "shots/nodegraph_00001.png"),
+        ("./shots/./day", "shots/day_00001.png"),
+    ],
+)
+def test_save_keeps_odd_prefixes_inside_the_output_folder(executor, tmp_path, prefix, written):
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 2, "height": 2})
+    save = graph.add_node("image.Save", {"filename_prefix": prefix})
+    graph.connect(solid.id, "image", save.id, "images")
+    result = executor.run(graph)
+    assert not result.failures
+    assert result.files == [str(tmp_path / "out" / written)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing beside it
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/urandom", "fifo"])
+def test_load_image_refuses_devices_and_pipes_at_once(executor, tmp_path, special):
+    import os
+
+    if special == "fifo":
+        special = str(tmp_path / "pipe.png")
+        os.mkfifo(special)  # opening it for reading would wait for a writer forever
+    graph = Graph()
+    load = graph.add_node("image.Load", {"path": special}, title="Photo")
+    preview = graph.add_node("image.Preview")
+    graph.connect(load.id, "image", preview.id, "images")
+    failure = executor.run(graph).failures[load.id]
+    assert failure.field == "path"
+    assert "not a regular file" in str(failure)
