@@ -8,6 +8,7 @@ bare tracebacks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import sys
@@ -32,8 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a workflow headless")
-    run.add_argument("workflow", help="workflow .json file")
-    run.add_argument("-o", "--output-dir", default="output", help="folder for saved images")
+    run.add_argument("workflow", help="workflow .json file, or a PNG made by Save image "
+                     "(it carries its workflow)")
+    run.add_argument("-o", "--output-dir", default="output",
+                     help="folder for saved images (default: ./output, created if needed)")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                      help="override a param (NODE is a node id or a unique title)")
     run.add_argument("--sweep", action="append", default=[], metavar="NODE.PARAM=V1,V2,...",
@@ -48,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     validate = commands.add_parser("validate", help="check a workflow without running it")
-    validate.add_argument("workflow")
+    validate.add_argument("workflow", help="workflow .json file, or a PNG made by Save image")
     validate.add_argument("--json", action="store_true", help="problems as JSON")
 
     nodes = commands.add_parser("nodes", help="list the node types")
@@ -85,10 +88,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("nodegraph: interrupted", file=sys.stderr)
+        if argv is None:  # the program itself, not a caller in the same process
+            _exit_quietly_on_further_interrupts()
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return EXIT_OK
+
+
+def _exit_quietly_on_further_interrupts() -> None:
+    """After the first Ctrl-C the process is shutting down: another Ctrl-C (impatient
+    users press it three times) ends it at once instead of printing tracebacks from
+    libraries' exit handlers (torch's among them)."""
+    import os
+    import signal
+
+    def leave(signum: int, frame: Any) -> None:
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    with contextlib.suppress(ValueError):  # ValueError: not the main thread
+        signal.signal(signal.SIGINT, leave)
 
 
 def _print_problems(problems: list[Problem], source: str | None = None) -> None:
@@ -193,10 +213,15 @@ def _param_summary(param) -> str:
         more = f"|... {len(choices) - 8} more" if len(choices) > 8 else ""
         return f"{text} {{{'|'.join(choices[:8])}{more}}}"
     if param.min is not None or param.max is not None:
-        low = "" if param.min is None else f"{param.min:g}"
-        high = "" if param.max is None else f"{param.max:g}"
-        return f"{text} [{low}..{high}]"
+        return f"{text} [{_number(param.min)}..{_number(param.max)}]"
     return text
+
+
+def _number(value: float | None) -> str:
+    """A bound as people write it: integers in full (a seed's 18446744073709551615)."""
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _split_assignment(text: str, option: str) -> tuple[str, str, str]:
@@ -260,6 +285,9 @@ def _run(args: argparse.Namespace) -> int:
         axes.append([(node.id, name, v) for v in parsed])
     if args.cache_mb <= 0:
         raise UsageError("--cache-mb must be positive")
+    _check_output_dir(args.output_dir)
+    if args.report:
+        _check_report_path(args.report)
     _check_device(args.device)
     executor = Executor(registry, NodeCache(args.cache_mb * 1024**2), device=args.device,
                         output_dir=args.output_dir,
@@ -293,10 +321,43 @@ def _run(args: argparse.Namespace) -> int:
         elif result.failures and worst == EXIT_OK:
             worst = EXIT_NODE_FAILED
     if args.report:
-        from .workflow import write_atomic
+        from .files import write_atomic
 
-        write_atomic(Path(args.report), json.dumps({"runs": reports}, indent=2).encode())
+        try:
+            write_atomic(args.report, json.dumps({"runs": reports}, indent=2).encode())
+        except OSError as error:  # checked up front; the disk may still fill up
+            print(f"nodegraph: cannot write the report {args.report}: {error}", file=sys.stderr)
+            return worst or EXIT_NODE_FAILED
     return worst
+
+
+def _check_output_dir(folder: str) -> None:
+    """Refuse, before anything runs, an output folder that cannot take files (checked
+    without creating it: a run that saves nothing leaves no empty folder behind)."""
+    import os
+
+    path = Path(folder).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"is inside {existing}, which is a file"
+        raise UsageError(f"-o {folder}: {what}, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"-o {folder}: cannot write into {existing} (permission denied)")
+
+
+def _check_report_path(report: str) -> None:
+    """Refuse, before anything runs, a --report path that cannot be written."""
+    import os
+
+    path = Path(report)
+    if path.is_dir():
+        raise UsageError(f"--report {report}: this is a folder; give a file name")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"--report {report}: the folder {parent} does not exist")
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(parent, os.W_OK)
+    if not writable:
+        raise UsageError(f"--report {report}: cannot write there (permission denied)")
 
 
 def _run_once(executor, graph, args: argparse.Namespace, info: dict[str, Any]):

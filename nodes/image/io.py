@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,23 +99,47 @@ def save_image(images: torch.Tensor, filename_prefix: str, embed_workflow: bool,
                ctx: NodeContext) -> None:
     """Write each image as PNG in the output folder as prefix_00001.png, prefix_00002.png,
     ... (never overwriting), with the workflow and run parameters in text chunks."""
-    from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
     target = output_target(ctx.output_dir, filename_prefix)
-    target.parent.mkdir(parents=True, exist_ok=True)
     info = PngInfo()
     if embed_workflow and ctx.workflow is not None:
         info.add_text(WORKFLOW_CHUNK, json.dumps(ctx.workflow, ensure_ascii=False))
         info.add_text(RUN_CHUNK, json.dumps({"node": ctx.node_id, **ctx.run_info},
                                             ensure_ascii=False, default=str))
     pixels = to_uint8(images)
+    ctx.show_images(pixels)  # shown even if the disk refuses them
+    try:
+        paths = _write_pngs(target, pixels, info)
+    except OSError as error:  # computed images are never lost: keep them elsewhere
+        rescue = Path(tempfile.gettempdir()) / "nodegraph-unsaved" / target.name
+        reason = f"cannot write into {target.parent} ({error.strerror or error})"
+        try:
+            kept = _write_pngs(rescue, pixels, info)
+        except OSError:
+            raise NodeInputError("filename_prefix", reason) from None
+        raise NodeInputError("filename_prefix", f"{reason}; the images were kept in "
+                             + ", ".join(str(p) for p in kept)) from None
+    for path in paths:
+        ctx.add_file(path)
+
+
+def _write_pngs(target: Path, pixels: Any, info: Any) -> list[Path]:
+    """Write each image as ``target_NNNNN.png``; a partly written file is removed."""
+    from PIL import Image
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
     for array in pixels:
         path, handle = _next_free(target.parent, target.name)
-        with handle:
-            Image.fromarray(array, "RGB").save(handle, format="PNG", pnginfo=info)
-        ctx.add_file(path)
-    ctx.show_images(pixels)
+        try:
+            with handle:
+                Image.fromarray(array, "RGB").save(handle, format="PNG", pnginfo=info)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        paths.append(path)
+    return paths
 
 
 @node("image.Preview", "Preview image", "image",

@@ -1,6 +1,7 @@
 """The headless command line: run, validate, nodes; exit codes and messages."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -241,3 +242,80 @@ def test_a_png_finds_relative_images_beside_the_workflow_that_made_it(
     assert main(["run", png, "-o", str(tmp_path / "again")]) == 0
     again = capsys.readouterr().out.split()[0]
     assert Image.open(again).getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_help_names_pngs_and_the_default_output_and_seeds_show_in_full(capsys):
+    from nodegraph.cli import build_parser
+
+    text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    text = " ".join(text.split())
+    assert "or a PNG made by Save image" in text
+    assert "(default: ./output, created if needed)" in text
+    assert main(["nodes"]) == 0
+    listing = capsys.readouterr().out
+    assert "seed=0 [0..18446744073709551615]" in listing
+    assert "e+19" not in listing
+
+
+@pytest.mark.parametrize("where", ["file", "inside_file", "report_dir", "report_nowhere"])
+def test_unusable_output_or_report_paths_are_refused_before_running(
+    workflow, tmp_path, capsys, where
+):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file")
+    out, report = tmp_path / "o", tmp_path / "report.json"
+    message = {
+        "file": "is a file, not a folder",
+        "inside_file": "which is a file, not a folder",
+        "report_dir": "this is a folder; give a file name",
+        "report_nowhere": "does not exist",
+    }[where]
+    if where == "file":
+        out = blocker
+    elif where == "inside_file":
+        out = blocker / "sub"
+    elif where == "report_dir":
+        report = tmp_path
+    else:
+        report = tmp_path / "missing" / "report.json"
+    code = main(["run", str(workflow), "-o", str(out), "--report", str(report)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # nothing ran: no image computed and then lost
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_read_only_output_folder_is_refused_before_running(workflow, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert main(["run", str(workflow), "-o", str(locked / "out")]) == 2
+    finally:
+        locked.chmod(0o700)
+    assert "permission denied" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_shutting_down_prints_no_traceback(tmp_path):
+    script = (
+        "import atexit, os, signal, sys\n"
+        "from nodegraph import cli\n"
+        "def interrupted(args):\n"
+        "    raise KeyboardInterrupt\n"
+        "cli._run = interrupted\n"
+        "def impatient():\n"  # the 2nd and 3rd Ctrl-C land in the exit handlers
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    print('still running', file=sys.stderr)\n"
+        "sys.argv = ['nodegraph', 'run', 'any.json']\n"
+        "code = cli.main()\n"
+        "atexit.register(impatient)\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert result.returncode == 130
+    assert result.stderr == "nodegraph: interrupted\n"

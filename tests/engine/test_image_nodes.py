@@ -165,3 +165,25 @@ def test_load_image_refuses_devices_and_pipes_at_once(executor, tmp_path, specia
     failure = executor.run(graph).failures[load.id]
     assert failure.field == "path"
     assert "not a regular file" in str(failure)
+
+
+def test_images_that_cannot_be_saved_are_kept_elsewhere(registry, tmp_path, monkeypatch):
+    import tempfile
+
+    from nodegraph.executor import Executor
+
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("a file where the output folder should be")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 3, "height": 2, "color": "#ff0000"})
+    save = graph.add_node("image.Save", {"filename_prefix": "shot"}, title="Out")
+    graph.connect(solid.id, "image", save.id, "images")
+    failure = Executor(registry, output_dir=blocked).run(graph).failures[save.id]
+    kept = tmp_path / "tmp" / "nodegraph-unsaved" / "shot_00001.png"
+    assert str(failure) == (
+        f"node Out (#2), param 'filename_prefix': cannot write into {blocked} (File exists); "
+        f"the images were kept in {kept}"
+    )
+    with Image.open(kept) as png:
+        assert png.size == (3, 2) and png.getpixel((0, 0)) == (255, 0, 0)
