@@ -319,3 +319,25 @@ def test_ctrl_c_while_shutting_down_prints_no_traceback(tmp_path):
     )
     assert result.returncode == 130
     assert result.stderr == "nodegraph: interrupted\n"
+
+
+def test_a_missing_model_says_where_it_looked_and_absolute_paths_work(
+    tmp_path, capsys, monkeypatch
+):
+    extra = tmp_path / "my_models"
+    extra.mkdir()
+    monkeypatch.setenv("NODEGRAPH_MODELS", str(extra))
+    graph = Graph()
+    graph.add_node("loaders.Checkpoint", {"checkpoint": "sd15"}, title="Ckpt")
+    path = tmp_path / "wf.json"
+    save(graph, path)
+    assert main(["validate", str(path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "got 'sd15' (looked in " in err and str(extra) in err
+    assert "to add a folder, set NODEGRAPH_MODELS" in err
+    folder = tmp_path / "elsewhere" / "sd15"
+    folder.mkdir(parents=True)
+    (folder / "model_index.json").write_text("{}")
+    graph.set_param("1", "checkpoint", str(folder))
+    save(graph, path)
+    assert main(["validate", str(path)]) == 0
