@@ -22,7 +22,7 @@ USER_MODELS = Path.home() / ".nodegraph" / "models"
 ENV_VAR = "NODEGRAPH_MODELS"
 CHECKPOINT_SUFFIXES = (".safetensors",)
 LORA_SUFFIXES = (".safetensors",)
-UPSCALE_SUFFIXES = (".pth", ".safetensors")  # no .pt: TorchScript is not data
+UPSCALE_SUFFIXES = (".pth", ".safetensors")  # no .pt: TorchScript is not data (see read_tensors)
 _SUBFOLDERS = {"lora": "loras", "upscale": "upscale_models"}
 
 
@@ -147,6 +147,43 @@ def resolve(name: str, kind: str = "checkpoint") -> Path:
 _model_choices(list_checkpoints, "checkpoint")
 _model_choices(list_loras, "lora")
 _model_choices(list_upscale_models, "upscale")
+
+
+class NotPlainTensors(ValueError):
+    """A weights file that holds more than tensors (code, arbitrary objects)."""
+
+
+def read_tensors(path: Path) -> dict[str, Any]:
+    """The tensors of a .safetensors or .pth file, without ever running code from it.
+
+    A TorchScript archive (a zip with code/ or constants.pkl) is refused before torch sees
+    it, since torch.load would hand it to torch.jit.load, which runs its code; other .pth
+    files go through torch.load(weights_only=True), which builds only tensors and plain
+    containers. Raises NotPlainTensors naming what was found."""
+    import zipfile
+
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+            raise NotPlainTensors(f"{path.name} is a TorchScript archive: it holds code, which "
+                                  "nodegraph never runs; use a .safetensors file of the model")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # UnpicklingError for forbidden objects, corrupt files
+        raise NotPlainTensors(f"{path.name} holds more than plain tensors or is damaged "
+                              f"({type(error).__name__}: {str(error)[:200]}); use a "
+                              ".safetensors file of the model") from None
+    if not isinstance(state, dict):
+        raise NotPlainTensors(f"{path.name} holds a {type(state).__name__}, not a dict of "
+                              "tensors")
+    return state
 
 
 def fingerprint_path(path: Path) -> list[Any]:

@@ -1,7 +1,7 @@
 """Upscale images with a super-resolution model (ESRGAN family and the other
-architectures spandrel knows), loaded safely (.safetensors, or .pth through spandrel's
-restricted unpickler) and run in overlapping tiles. Resizing by lanczos/bicubic is the
-Resize / Scale image nodes."""
+architectures spandrel knows), loaded safely (.safetensors, or .pth as plain tensors
+through torch.load(weights_only=True); TorchScript refused) and run in overlapping
+tiles. Resizing by lanczos/bicubic is the Resize / Scale image nodes."""
 
 from __future__ import annotations
 
@@ -53,8 +53,13 @@ def load_upscale_model(model: str) -> UpscaleModel:
     if path.suffix not in model_files.UPSCALE_SUFFIXES:
         raise NodeInputError("model", "use a .safetensors or .pth file")
     try:
-        descriptor = spandrel.ModelLoader().load_from_file(str(path))
-    except Exception as error:  # unsupported architecture, corrupt file, forbidden pickle
+        state = model_files.read_tensors(path)  # never torch.jit: no code from the file runs
+    except model_files.NotPlainTensors as error:
+        raise NodeInputError("model", str(error)) from None
+    try:
+        descriptor = spandrel.ModelLoader().load_from_state_dict(
+            spandrel.canonicalize_state_dict(state))
+    except Exception as error:  # unsupported architecture, corrupt file
         raise NodeInputError("model", f"cannot load {path.name}: {type(error).__name__}: "
                              f"{error}") from None
     if not isinstance(descriptor, spandrel.ImageModelDescriptor):
