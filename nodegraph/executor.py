@@ -324,7 +324,8 @@ class _Run:
         if ctx.images or ctx.files:
             self.emit(NodeOutput(run_id, node.id, tuple(ctx.images), tuple(ctx.files)))
         if spec.deterministic:
-            entry = CacheEntry(values, estimate_nbytes(values), tuple(ctx.images),
+            images = tuple(ctx.images)  # previews are held too: count them
+            entry = CacheEntry(values, estimate_nbytes((values, images)), images,
                                tuple(ctx.files))
             self.cache.put(key, entry)
         self.emit(NodeFinished(run_id, node.id, seconds))
@@ -356,7 +357,10 @@ class _Run:
     def _fail(self, node: Node, spec: NodeSpec, error: Exception) -> None:
         field = error.field if isinstance(error, NodeInputError) else None
         failure = NodeFailure(
-            node.id, node.title or spec.title, type(error).__name__, str(error) or repr(error),
+            node.id, node.title or spec.title,
+            # a node's own complaint (a subclass too) is shown in its own words
+            "NodeInputError" if isinstance(error, NodeInputError) else type(error).__name__,
+            str(error) or repr(error),
             "".join(traceback.format_exception(error)), field,
             "param" if field is not None and spec.param(field) is not None else "input",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nodegraph.context import NodeInputError
+from nodegraph.memory import require
 from nodegraph.registry import (
     ColorParam,
     EnumParam,
@@ -35,6 +36,8 @@ def solid(width: int, height: int, batch: int, color: str) -> torch.Tensor:
     """A batch of images filled with one colour."""
     import torch
 
+    require(batch * height * width * 3 * 4, "width",
+            f"{batch} {width}x{height} image{'s' * (batch > 1)}")
     return torch.tensor(parse_color(color), dtype=torch.float32).expand(
         batch, height, width, 3).contiguous()
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from nodegraph.context import NodeContext, NodeInputError
 from nodegraph.files import NotARegularFile, regular_file
 from nodegraph.fingerprint import file_content
+from nodegraph.memory import require
 from nodegraph.registry import BoolParam, Input, Output, PathParam, StringParam, node
 from nodegraph.types import IMAGE, MASK, STRING
 from nodegraph.workflow import PNG_RUN_KEY, PNG_WORKFLOW_KEY
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
 WORKFLOW_CHUNK = PNG_WORKFLOW_KEY
 RUN_CHUNK = PNG_RUN_KEY
+LOAD_BYTES_PER_PIXEL = 44  # decoded + RGBA + float32 RGBA + IMAGE + MASK at the peak
+SAVE_BYTES_PER_PIXEL = 28  # float copies while rounding to uint8, plus the PNG's buffer
 _PREFIX_RE = re.compile(r"^[\w\-. /]+$")
 
 
@@ -44,7 +47,10 @@ def load_image(path: str) -> tuple[torch.Tensor, torch.Tensor, str]:
         raise NodeInputError("path", "no image file chosen")
     try:
         regular_file(path)  # a FIFO or /dev/zero would block or stream forever
-        with Image.open(path) as opened:
+        with Image.open(path) as opened:  # reads the header only
+            width, height = opened.size
+            require(width * height * LOAD_BYTES_PER_PIXEL, "path",
+                    f"decoding this {width}x{height} image")
             opened.load()
             image = ImageOps.exif_transpose(opened)
             text = getattr(opened, "text", {}) or {}
@@ -107,6 +113,9 @@ def save_image(images: torch.Tensor, filename_prefix: str, embed_workflow: bool,
         info.add_text(WORKFLOW_CHUNK, json.dumps(ctx.workflow, ensure_ascii=False))
         info.add_text(RUN_CHUNK, json.dumps({"node": ctx.node_id, **ctx.run_info},
                                             ensure_ascii=False, default=str))
+    count, height, width = images.shape[:3]
+    require(count * height * width * SAVE_BYTES_PER_PIXEL, "images",
+            f"saving {count} {width}x{height} image{'s' * (count > 1)}")
     pixels = to_uint8(images)
     ctx.show_images(pixels)  # shown even if the disk refuses them
     try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nodegraph.context import NodeContext, NodeInputError
+from nodegraph.memory import require
 from nodegraph.registry import EnumParam, Input, IntParam, Output, node
 from nodegraph.types import IMAGE, UPSCALE_MODEL
 
@@ -108,6 +109,11 @@ def upscale_with_model(upscale_model: UpscaleModel, image: torch.Tensor, tile_si
 
     if tile_size and overlap * 2 >= tile_size:
         raise NodeInputError("overlap", "must be less than half the tile size")
+    count, height, width = image.shape[:3]
+    scale = upscale_model.scale
+    # the output and its blending weights, in float32, on the CPU at the end
+    require(count * height * scale * width * scale * 3 * 4 * 2, "image",
+            f"upscaling {count} {width}x{height} image{'s' * (count > 1)} x{scale}")
     device = torch_device(ctx.device)
     descriptor = upscale_model.descriptor
     dtype = compute_dtype(device)

@@ -1,0 +1,85 @@
+"""Memory: a node refuses, before allocating, an output that cannot fit in the memory
+available, naming the param to change; previews count in the cache's byte budget."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from PIL import Image
+
+from nodegraph import memory
+from nodegraph.graph import Graph
+
+MiB = 1024**2
+
+
+@pytest.fixture
+def little_memory(monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100 * MiB)
+
+
+def _preview(graph, node, output="image"):
+    preview = graph.add_node("image.Preview")
+    graph.connect(node.id, output, preview.id, "images")
+    return preview
+
+
+def test_a_solid_image_too_big_for_memory_is_refused_before_it_is_made(executor, little_memory):
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 16384, "height": 16384}, title="Huge")
+    _preview(graph, solid)
+    result = executor.run(graph)
+    assert str(result.failures[solid.id]) == (
+        "node Huge (#1), param 'width': 1 16384x16384 image needs about 3.0 GiB of memory, "
+        "but only 100.0 MiB is available: make it smaller"
+    )
+
+
+def test_a_small_png_with_huge_dimensions_is_refused_before_decoding(
+    executor, tmp_path, little_memory
+):
+    Image.new("L", (4000, 3000)).save(tmp_path / "wide.png")  # ~40 KB on disk
+    graph = Graph()
+    load = graph.add_node("image.Load", {"path": "wide.png"}, title="Photo")
+    _preview(graph, load)
+    failure = executor.run(graph).failures[load.id]
+    assert failure.field == "path"
+    assert "decoding this 4000x3000 image needs about 503.5 MiB of memory" in str(failure)
+
+
+def test_saving_checks_memory_before_converting(executor, monkeypatch):
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 2048, "height": 2048})
+    save = graph.add_node("image.Save", title="Out")
+    graph.connect(solid.id, "image", save.id, "images")
+    monkeypatch.setattr(memory, "available_bytes", lambda: 60 * MiB)  # Solid fits: 48 MiB
+    failure = executor.run(graph).failures[save.id]
+    assert "saving 1 2048x2048 image needs about 112.0 MiB" in str(failure)
+    assert not executor.output_dir.exists() or not any(executor.output_dir.rglob("*.png"))
+
+
+def test_sizes_that_fit_still_run(executor, monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 4 * MiB)
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 64, "height": 64})
+    _preview(graph, solid)
+    assert not executor.run(graph).failures
+
+
+def test_previews_count_in_the_cache_budget(executor):
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 256, "height": 128, "batch": 2})
+    save = graph.add_node("image.Save")
+    graph.connect(solid.id, "image", save.id, "images")
+    executor.run(graph)
+    tensors = 2 * 128 * 256 * 3 * 4
+    previews = 2 * 128 * 256 * 3  # uint8 images the Save node shows
+    assert executor.cache.nbytes >= tensors + previews
+    assert executor.cache.nbytes < (tensors + previews) * 1.1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/meminfo")
+def test_available_memory_is_read_on_linux():
+    available = memory.available_bytes()
+    assert available is not None and 0 < available
