@@ -82,4 +82,4 @@ def test_previews_count_in_the_cache_budget(executor):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/meminfo")
 def test_available_memory_is_read_on_linux():
     available = memory.available_bytes()
-    assert available is not None and 0 < available
+    assert available is not None and available > 0

@@ -49,8 +49,9 @@ def test_a_torchscript_archive_is_refused_before_torch_sees_it(
     result, _ = _load(registry, tmp_path, "scripted.pth")
     assert opened == []
     failure = str(result.failures["1"])
-    assert failure.startswith("node Upscaler (#1), param 'model': scripted.pth is a "
-                              "TorchScript archive: it holds code")
+    assert failure.startswith(
+        "node Upscaler (#1), param 'model': scripted.pth is a TorchScript archive: it holds code"
+    )
     assert "use a .safetensors file" in failure
 
 
