@@ -255,7 +255,11 @@ def _parse_value(param, node, text: str, option: str) -> Any:
     from .registry import ParamValueError
 
     try:
+        text.encode("utf-8")  # undecodable bytes in argv arrive as lone surrogates
         return param.parse(text)
+    except UnicodeEncodeError:
+        raise UsageError(f"{option}: {node.label()} param {param.name!r}: the value is not "
+                         "valid UTF-8 text") from None
     except ParamValueError as error:
         raise UsageError(f"{option}: {node.label()} param {param.name!r}: {error}") from None
 

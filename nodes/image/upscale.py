@@ -44,7 +44,8 @@ def _fingerprint(params: dict[str, Any]) -> Any:
       outputs=[Output("upscale_model", UPSCALE_MODEL)], fingerprint=_fingerprint)
 def load_upscale_model(model: str) -> UpscaleModel:
     """Load an ESRGAN-family (or other spandrel-supported) super-resolution model from
-    models/upscale_models (.safetensors or .pth, loaded without running pickled code)."""
+    models/upscale_models (.safetensors, preferred, or .pth read as plain tensors only;
+    TorchScript archives and pickled objects are refused before torch opens them)."""
     import spandrel
 
     try:

@@ -61,6 +61,7 @@ def test_sweep_reuses_the_cache(workflow, tmp_path):
     (["--set", "Fill.width=0"], "param 'width': expected at least 1, got 0"),
     (["--set", "width=3"], "expected NODE.PARAM=VALUE"),
     (["--sweep", "Mix.mode=normal,sparkle"], "expected one of: normal"),
+    (["--set", "4.filename_prefix=shot\udcff"], "the value is not valid UTF-8 text"),
 ])
 def test_bad_arguments_exit_2_with_a_message(workflow, tmp_path, capsys, args, message):
     assert main(["run", str(workflow), "-o", str(tmp_path), *args]) == 2
