@@ -307,8 +307,19 @@ def _round(value: float) -> float | int:
 
 
 def dumps(graph: Graph) -> str:
-    """The workflow as JSON text (stable: the same graph always gives the same bytes)."""
-    return compact_json(graph_to_document(graph))
+    """The workflow as JSON text (stable: the same graph always gives the same bytes).
+    A lone surrogate (which can arrive through an API or a clipboard, and is not a
+    character) is written as U+FFFD, so the text always encodes as UTF-8."""
+    return valid_unicode(compact_json(graph_to_document(graph)))
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD (pairs are joined)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 _SCALAR_ARRAY = re.compile(r"\[\n\s+([^\[\]{}]*?)\n\s*\]")

@@ -15,7 +15,7 @@ from nodegraph.fingerprint import file_content
 from nodegraph.memory import require
 from nodegraph.registry import BoolParam, Input, Output, PathParam, StringParam, node
 from nodegraph.types import IMAGE, MASK, STRING
-from nodegraph.workflow import PNG_RUN_KEY, PNG_WORKFLOW_KEY
+from nodegraph.workflow import PNG_RUN_KEY, PNG_WORKFLOW_KEY, valid_unicode
 
 from .convert import from_pil, to_uint8
 
@@ -110,9 +110,9 @@ def save_image(images: torch.Tensor, filename_prefix: str, embed_workflow: bool,
     target = output_target(ctx.output_dir, filename_prefix)
     info = PngInfo()
     if embed_workflow and ctx.workflow is not None:
-        info.add_text(WORKFLOW_CHUNK, json.dumps(ctx.workflow, ensure_ascii=False))
-        info.add_text(RUN_CHUNK, json.dumps({"node": ctx.node_id, **ctx.run_info},
-                                            ensure_ascii=False, default=str))
+        info.add_text(WORKFLOW_CHUNK, valid_unicode(json.dumps(ctx.workflow, ensure_ascii=False)))
+        info.add_text(RUN_CHUNK, valid_unicode(json.dumps(
+            {"node": ctx.node_id, **ctx.run_info}, ensure_ascii=False, default=str)))
     count, height, width = images.shape[:3]
     require(count * height * width * SAVE_BYTES_PER_PIXEL, "images",
             f"saving {count} {width}x{height} image{'s' * (count > 1)}")

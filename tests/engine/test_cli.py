@@ -342,3 +342,14 @@ def test_a_missing_model_says_where_it_looked_and_absolute_paths_work(
     graph.set_param("1", "checkpoint", str(folder))
     save(graph, path)
     assert main(["validate", str(path)]) == 0
+
+
+def test_validate_says_a_device_is_not_a_regular_file(tmp_path, capsys):
+    graph = Graph()
+    photo = graph.add_node("image.Load", {"path": "/dev/zero"}, title="Photo")
+    preview = graph.add_node("image.Preview")
+    graph.connect(photo.id, "image", preview.id, "images")
+    path = tmp_path / "wf.json"
+    save(graph, path)
+    assert main(["validate", str(path)]) == 2
+    assert "node Photo (#1), 'path': /dev/zero is not a regular file" in capsys.readouterr().err

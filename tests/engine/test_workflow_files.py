@@ -233,3 +233,20 @@ def test_oversized_workflows_and_text_chunk_bombs_are_refused(tmp_path, capsys):
                     + chunk(b"zTXt", b"workflow\0\0" + bomb) + chunk(b"IEND", b""))
     assert main(["validate", str(png)]) == 2
     assert "inflates to more than 32 MiB" in capsys.readouterr().err
+
+
+def test_a_lone_surrogate_from_an_api_or_clipboard_never_breaks_saving(registry, tmp_path):
+    from nodegraph.executor import Executor
+
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 2, "height": 2}, title="Fill \ud800")
+    out = graph.add_node("image.Save", title="pair \ud83d\ude00")
+    graph.connect(solid.id, "image", out.id, "images")
+    save(graph, tmp_path / "wf.json")
+    loaded, problems = load(tmp_path / "wf.json", registry)
+    assert problems == []
+    assert [n.title for n in loaded] == ["Fill \ufffd", "pair \U0001f600"]
+    result = Executor(registry, output_dir=tmp_path / "out").run(graph)
+    assert not result.failures
+    again, _ = load(result.files[0], registry)
+    assert again.nodes[solid.id].title == "Fill \ufffd"
