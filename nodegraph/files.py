@@ -1,4 +1,4 @@
-"""Reading and writing files safely: regular files only, bounded reads, and one atomic
+"""Reading and writing files safely: regular files only, and one atomic
 write (temp file + fsync + rename + folder fsync) that keeps symlinks and file modes."""
 
 from __future__ import annotations
@@ -36,23 +36,6 @@ def regular_file(path: str | os.PathLike[str]) -> os.stat_result:
         )
         raise NotARegularFile(f"{os.fspath(path)} is {kind}, not a regular file")
     return info
-
-
-def read_bytes(path: str | os.PathLike[str], limit: int) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes."""
-    regular_file(path)
-    with open(path, "rb") as file:
-        data = file.read(limit + 1)
-    if len(data) > limit:
-        raise FileTooLarge(
-            f"{os.fspath(path)} is larger than {_size(limit)}, the most "
-            "accepted for this kind of file"
-        )
-    return data
-
-
-def _size(nbytes: int) -> str:
-    return f"{nbytes / 1024**2:g} MiB" if nbytes >= 1024**2 else f"{nbytes} bytes"
 
 
 def _umask() -> int:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .files import read_bytes, regular_file, write_atomic
+from .files import FileTooLarge, regular_file, write_atomic
 from .graph import Graph, GraphError, Link
 from .pngmeta import PNG_SIGNATURE, read_chunks
 from .problems import Problem, WorkflowError, errors
@@ -348,15 +348,21 @@ def load(path: str | os.PathLike[str], registry: Registry) -> tuple[Graph, list[
     try:
         regular_file(path)  # never open a FIFO or a device: it may block or never end
         with open(path, "rb") as file:
-            png = file.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
-            file.seek(0)
-            text = read_chunks(file).get(PNG_WORKFLOW_KEY) if png else None
-        if png and text is None:
+            head = file.read(len(PNG_SIGNATURE))
+            png = head == PNG_SIGNATURE
+            if png:
+                file.seek(0)
+                text = read_chunks(file).get(PNG_WORKFLOW_KEY)
+            else:
+                data = head + file.read(MAX_FILE_BYTES + 1 - len(head))
+                if len(data) > MAX_FILE_BYTES:
+                    raise FileTooLarge(f"{path} is larger than {MAX_FILE_BYTES // 1024**2} "
+                                       "MiB, the most accepted for a workflow")
+                text = data.decode("utf-8")
+        if text is None:
             raise WorkflowError([_doc_problem(
                 f"{path} is a PNG without an embedded workflow (only images saved by "
                 "Save image with embed_workflow carry one)")])
-        if not png:
-            text = read_bytes(path, MAX_FILE_BYTES).decode("utf-8")
     except (OSError, ValueError) as error:  # missing, not a regular file, too large, not UTF-8
         raise WorkflowError([_doc_problem(f"cannot read {path}: {error}")]) from None
     return loads(text, registry)
