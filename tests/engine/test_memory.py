@@ -83,3 +83,23 @@ def test_previews_count_in_the_cache_budget(executor):
 def test_available_memory_is_read_on_linux():
     available = memory.available_bytes()
     assert available is not None and available > 0
+
+
+def test_resizing_and_grids_too_big_for_memory_are_refused(executor, monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * MiB)
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 512, "height": 512, "batch": 4})
+    scale = graph.add_node("image.Scale", {"factor": 2.0}, title="Up")
+    grid = graph.add_node("image.Grid", {"columns": 2, "gap": 256}, title="Sheet")
+    graph.connect(solid.id, "image", scale.id, "image")
+    graph.connect(solid.id, "image", grid.id, "images")
+    _preview(graph, scale)
+    _preview(graph, grid)
+    failures = executor.run(graph).failures
+    assert solid.id not in failures  # 12 MiB fits
+    assert str(failures[scale.id]).startswith(
+        "node Up (#2), param 'factor': resizing 4 images to 1024x1024 needs about 144.0 MiB"
+    )
+    assert str(failures[grid.id]).startswith(
+        "node Sheet (#3), param 'columns': a 1280x1280 grid needs about 18.8 MiB"
+    )
