@@ -130,26 +130,20 @@ def _registry():
     return registry
 
 
-def _load(path: str, registry) -> tuple[Any, list[Problem]]:
-    from .workflow import load
+def _problems(graph, document_problems: list[Problem], registry, folder: Path) -> list[Problem]:
+    """Every problem `validate` reports: the document's, the graph's, missing files."""
+    from .validation import missing_file_problems, validate
 
-    return load(path, registry)
-
-
-def _all_problems(path: str, registry) -> tuple[Any, list[Problem], Path]:
-    """The graph, every problem `validate` reports, and the folder relative input files
-    are resolved against: the same for validate and run."""
-    from .validation import missing_file_problems
-    from .workflow import base_dir
-
-    graph, problems = _load(path, registry)
-    folder = base_dir(path)
-    return graph, problems + missing_file_problems(graph, registry, folder), folder
+    return (document_problems + validate(graph, registry)
+            + missing_file_problems(graph, registry, folder))
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from .workflow import base_dir, load_document
+
     registry = _registry()
-    graph, problems, _folder = _all_problems(args.workflow, registry)
+    graph, document_problems = load_document(args.workflow, registry)
+    problems = _problems(graph, document_problems, registry, base_dir(args.workflow))
     if args.json:
         print(json.dumps([p.to_json() for p in problems], indent=2))
     elif problems:
@@ -267,16 +261,11 @@ def _parse_value(param, node, text: str, option: str) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from .cache import NodeCache
     from .executor import Executor
+    from .workflow import base_dir, load_document
 
     registry = _registry()
-    graph, problems, folder = _all_problems(args.workflow, registry)
-    # a missing input file fails only its node and what follows it, at run time; any other
-    # error refuses the run, printing every problem validate prints
-    if errors(p for p in problems if p.code != "missing_file") and not args.outputs:
-        raise WorkflowError(problems)
-    warnings = [p for p in problems if p.severity != "error"]
-    if warnings:
-        _print_problems(warnings)
+    graph, document_problems = load_document(args.workflow, registry)
+    folder = base_dir(args.workflow)
     for text in args.set:
         node_ref, name, value = _split_assignment(text, "--set")
         node, param = _resolve(graph, registry, node_ref, name, "--set")
@@ -287,6 +276,17 @@ def _run(args: argparse.Namespace) -> int:
         node, param = _resolve(graph, registry, node_ref, name, "--sweep")
         parsed = [_parse_value(param, node, v, "--sweep") for v in values.split(",")]
         axes.append([(node.id, name, v) for v in parsed])
+    first = graph.copy()  # checked as the first run will see it (--set and --sweep applied)
+    for node_id, name, value in (axis[0] for axis in axes):
+        first.set_param(node_id, name, value)
+    problems = _problems(first, document_problems, registry, folder)
+    # a missing input file fails only its node and what follows it, at run time; any other
+    # error refuses the run, printing every problem validate prints
+    if errors(p for p in problems if p.code != "missing_file") and not args.outputs:
+        raise WorkflowError(problems)
+    warnings = [p for p in problems if p.severity != "error"]
+    if warnings:
+        _print_problems(warnings)
     if args.cache_mb <= 0:
         raise UsageError("--cache-mb must be positive")
     _check_output_dir(args.output_dir)

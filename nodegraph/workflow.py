@@ -345,6 +345,14 @@ def loads(text: str, registry: Registry) -> tuple[Graph, list[Problem]]:
 def load(path: str | os.PathLike[str], registry: Registry) -> tuple[Graph, list[Problem]]:
     """Read a workflow file, or the workflow embedded in a PNG made by Save image
     (see :func:`loads`)."""
+    graph, problems = load_document(path, registry)
+    return graph, problems + validate(graph, registry)
+
+
+def load_document(path: str | os.PathLike[str],
+                  registry: Registry) -> tuple[Graph, list[Problem]]:
+    """Read a workflow file or PNG into a graph, with the document's own problems
+    (dropped links, malformed entries) but not yet validated against the registry."""
     try:
         regular_file(path)  # never open a FIFO or a device: it may block or never end
         with open(path, "rb") as file:
@@ -365,7 +373,7 @@ def load(path: str | os.PathLike[str], registry: Registry) -> tuple[Graph, list[
                 "Save image with embed_workflow carry one)")])
     except (OSError, ValueError) as error:  # missing, not a regular file, too large, not UTF-8
         raise WorkflowError([_doc_problem(f"cannot read {path}: {error}")]) from None
-    return loads(text, registry)
+    return graph_from_document(parse_json(text), registry)
 
 
 def base_dir(path: str | os.PathLike[str]) -> Path:

@@ -353,3 +353,15 @@ def test_validate_says_a_device_is_not_a_regular_file(tmp_path, capsys):
     save(graph, path)
     assert main(["validate", str(path)]) == 2
     assert "node Photo (#1), 'path': /dev/zero is not a regular file" in capsys.readouterr().err
+
+
+def test_set_can_repair_a_bad_value_before_the_run_is_checked(tmp_path, capsys):
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 0, "height": 4}, title="Fill")
+    out = graph.add_node("image.Save", {"filename_prefix": "fixed"})
+    graph.connect(solid.id, "image", out.id, "images")
+    path = tmp_path / "wf.json"
+    save(graph, path)
+    assert main(["run", str(path), "-o", str(tmp_path / "o"), "--set", "Fill.width=4"]) == 0
+    assert main(["run", str(path), "-o", str(tmp_path / "o"), "--sweep", "Fill.width=2,3"]) == 0
+    assert len(capsys.readouterr().out.split()) == 3
