@@ -335,18 +335,22 @@ def _run(args: argparse.Namespace) -> int:
     return worst
 
 
-def _check_output_dir(folder: str) -> None:
-    """Refuse, before anything runs, an output folder that cannot take files (checked
-    without creating it: a run that saves nothing leaves no empty folder behind)."""
+def _check_folder(folder: Path, option: str) -> None:
+    """Refuse a folder that cannot take files: checked without creating it (a run that
+    saves nothing leaves no empty folder behind), through its nearest existing parent."""
     import os
 
-    path = Path(folder).absolute()
+    path = folder.absolute()
     existing = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
     if not existing.is_dir():
-        what = "is a file" if existing == path else f"is inside {existing}, which is a file"
-        raise UsageError(f"-o {folder}: {what}, not a folder")
+        raise UsageError(f"{option}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"-o {folder}: cannot write into {existing} (permission denied)")
+        raise UsageError(f"{option}: cannot write into {existing} (permission denied)")
+
+
+def _check_output_dir(folder: str) -> None:
+    """Refuse, before anything runs, an output folder that cannot take files."""
+    _check_folder(Path(folder), f"-o {folder}")
 
 
 def _check_report_path(report: str) -> None:
@@ -356,11 +360,8 @@ def _check_report_path(report: str) -> None:
     path = Path(report)
     if path.is_dir():
         raise UsageError(f"--report {report}: this is a folder; give a file name")
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise UsageError(f"--report {report}: the folder {parent} does not exist")
-    writable = os.access(path, os.W_OK) if path.exists() else os.access(parent, os.W_OK)
-    if not writable:
+    _check_folder(path.parent, f"--report {report}")
+    if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"--report {report}: cannot write there (permission denied)")
 
 

@@ -258,7 +258,7 @@ def test_help_names_pngs_and_the_default_output_and_seeds_show_in_full(capsys):
     assert "e+19" not in listing
 
 
-@pytest.mark.parametrize("where", ["file", "inside_file", "report_dir", "report_nowhere"])
+@pytest.mark.parametrize("where", ["file", "inside_file", "report_dir", "report_in_a_file"])
 def test_unusable_output_or_report_paths_are_refused_before_running(
     workflow, tmp_path, capsys, where
 ):
@@ -266,10 +266,10 @@ def test_unusable_output_or_report_paths_are_refused_before_running(
     blocker.write_text("a file")
     out, report = tmp_path / "o", tmp_path / "report.json"
     message = {
-        "file": "is a file, not a folder",
-        "inside_file": "which is a file, not a folder",
+        "file": f"{blocker} is a file, not a folder",
+        "inside_file": f"{blocker} is a file, not a folder",
         "report_dir": "this is a folder; give a file name",
-        "report_nowhere": "does not exist",
+        "report_in_a_file": f"{blocker} is a file, not a folder",
     }[where]
     if where == "file":
         out = blocker
@@ -278,7 +278,7 @@ def test_unusable_output_or_report_paths_are_refused_before_running(
     elif where == "report_dir":
         report = tmp_path
     else:
-        report = tmp_path / "missing" / "report.json"
+        report = blocker / "report.json"
     code = main(["run", str(workflow), "-o", str(out), "--report", str(report)])
     assert code == 2
     err = capsys.readouterr().err
@@ -365,3 +365,10 @@ def test_set_can_repair_a_bad_value_before_the_run_is_checked(tmp_path, capsys):
     assert main(["run", str(path), "-o", str(tmp_path / "o"), "--set", "Fill.width=4"]) == 0
     assert main(["run", str(path), "-o", str(tmp_path / "o"), "--sweep", "Fill.width=2,3"]) == 0
     assert len(capsys.readouterr().out.split()) == 3
+
+
+def test_a_report_may_go_into_the_output_folder_made_by_the_run(workflow, tmp_path):
+    out = tmp_path / "new" / "out"
+    assert main(["run", str(workflow), "-o", str(out), "--report", str(out / "report.json")]) == 0
+    [run] = json.loads((out / "report.json").read_text())["runs"]
+    assert run["files"] == [str(out / "cli_00001.png")]
