@@ -24,10 +24,14 @@ def from_pil(image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
     torch = _torch()
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info)
-    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-    rgb = torch.from_numpy(np.ascontiguousarray(rgba[..., :3]))[None]
+    # uint8 RGBA, then float32 copies of the channels scaled in place: a large image costs
+    # its pixels once in each layout, not in several float temporaries
+    rgba = np.asarray(image.convert("RGBA"))
+    rgb = torch.from_numpy(np.ascontiguousarray(rgba[..., :3], dtype=np.float32))
+    rgb = rgb.div_(255.0)[None]
     if has_alpha:
-        mask = 1.0 - torch.from_numpy(np.ascontiguousarray(rgba[..., 3]))[None]
+        alpha = torch.from_numpy(np.ascontiguousarray(rgba[..., 3], dtype=np.float32))
+        mask = alpha.div_(-255.0).add_(1.0)[None]
     else:
         mask = torch.zeros(rgb.shape[:3])
     return rgb, mask

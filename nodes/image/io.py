@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
 WORKFLOW_CHUNK = PNG_WORKFLOW_KEY
 RUN_CHUNK = PNG_RUN_KEY
-LOAD_BYTES_PER_PIXEL = 44  # decoded + RGBA + float32 RGBA + IMAGE + MASK at the peak
+LOAD_BYTES_PER_PIXEL = 24  # decoded + uint8 RGBA + float32 IMAGE and MASK at the peak
 SAVE_BYTES_PER_PIXEL = 28  # float copies while rounding to uint8, plus the PNG's buffer
 _PREFIX_RE = re.compile(r"^[\w\-. /]+$")
 
@@ -52,8 +52,9 @@ def load_image(path: str) -> tuple[torch.Tensor, torch.Tensor, str]:
             require(width * height * LOAD_BYTES_PER_PIXEL, "path",
                     f"decoding this {width}x{height} image")
             opened.load()
-            image = ImageOps.exif_transpose(opened)
             text = getattr(opened, "text", {}) or {}
+            ImageOps.exif_transpose(opened, in_place=True)  # no copy of the pixels
+            rgb, mask = from_pil(opened)
     except FileNotFoundError:
         raise NodeInputError("path", f"file not found: {path}") from None
     except NotARegularFile as error:
@@ -61,7 +62,6 @@ def load_image(path: str) -> tuple[torch.Tensor, torch.Tensor, str]:
     except (UnidentifiedImageError, OSError) as error:
         raise NodeInputError("path", f"not a readable PNG/JPEG/WebP image: {path} "
                              f"({error})") from None
-    rgb, mask = from_pil(image)
     return rgb, mask, text.get(WORKFLOW_CHUNK, "")
 
 

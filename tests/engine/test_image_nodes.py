@@ -187,3 +187,15 @@ def test_images_that_cannot_be_saved_are_kept_elsewhere(registry, tmp_path, monk
     )
     with Image.open(kept) as png:
         assert png.size == (3, 2) and png.getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_load_image_turns_photos_by_their_exif_orientation(tmp_path):
+    pixels = np.zeros((2, 4, 3), dtype=np.uint8)  # 4 wide, 2 high; red at the top left
+    pixels[0, 0] = (255, 0, 0)
+    photo = Image.fromarray(pixels)
+    exif = photo.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    photo.save(tmp_path / "turned.jpg", exif=exif, quality=100, subsampling=0)
+    rgb, mask, _ = io.load_image(str(tmp_path / "turned.jpg"))
+    assert tuple(rgb.shape) == (1, 4, 2, 3) and mask.max() == 0
+    assert rgb[0, 0, 1, 0] > 0.8 and rgb[0, 0, 0, 0] < 0.3  # red now at the top right
