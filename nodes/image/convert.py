@@ -11,9 +11,19 @@ if TYPE_CHECKING:
 
 
 def to_uint8(images: torch.Tensor) -> list[np.ndarray]:
-    """IMAGE [B,H,W,3] in [0,1] -> list of HxWx3 uint8 arrays (rounded, clamped)."""
-    array = (images.detach().float().clamp(0, 1) * 255).round().to(dtype=_torch().uint8)
-    return list(array.cpu().numpy())
+    """IMAGE [B,H,W,3] in [0,1] -> list of HxWx3 uint8 arrays (rounded, clamped).
+    Converted a band of rows at a time, so a large image costs its uint8 copy plus one
+    band of float temporaries, not several float copies of the whole batch."""
+    torch = _torch()
+    images = images.detach()
+    count, height, width = images.shape[:3]
+    out = torch.empty((count, height, width, 3), dtype=torch.uint8)
+    rows = max(1, (1 << 22) // max(1, width * 3))  # about 4 M values per band
+    for index in range(count):
+        for top in range(0, height, rows):
+            band = images[index, top:top + rows].float().clamp(0, 1).mul_(255).round_()
+            out[index, top:top + rows] = band.to(torch.uint8)
+    return list(out.numpy())
 
 
 def from_pil(image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:

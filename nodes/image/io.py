@@ -26,7 +26,7 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
 WORKFLOW_CHUNK = PNG_WORKFLOW_KEY
 RUN_CHUNK = PNG_RUN_KEY
 LOAD_BYTES_PER_PIXEL = 24  # decoded + uint8 RGBA + float32 IMAGE and MASK at the peak
-SAVE_BYTES_PER_PIXEL = 28  # float copies while rounding to uint8, plus the PNG's buffer
+SAVE_BYTES_PER_PIXEL = 8  # the uint8 copy, and the PNG encoder's 4-byte pixels
 _PREFIX_RE = re.compile(r"^[\w\-. /]+$")
 
 

@@ -53,10 +53,25 @@ def test_saving_checks_memory_before_converting(executor, monkeypatch):
     solid = graph.add_node("image.Solid", {"width": 2048, "height": 2048})
     save = graph.add_node("image.Save", title="Out")
     graph.connect(solid.id, "image", save.id, "images")
-    monkeypatch.setattr(memory, "available_bytes", lambda: 60 * MiB)  # Solid fits: 48 MiB
+    left = iter([1024 * MiB, 10 * MiB, 10 * MiB])  # the Solid image took most of it
+    monkeypatch.setattr(memory, "available_bytes", lambda: next(left))
     failure = executor.run(graph).failures[save.id]
-    assert "saving 1 2048x2048 image needs about 112.0 MiB" in str(failure)
+    assert "saving 1 2048x2048 image needs about 32.0 MiB" in str(failure)
     assert not executor.output_dir.exists() or not any(executor.output_dir.rglob("*.png"))
+
+
+def test_saving_a_large_image_costs_its_uint8_copy_not_float_copies():
+    import torch
+
+    from nodes.image.convert import to_uint8
+
+    image = torch.rand(2, 2100, 1400, 3)  # several bands of rows each
+    image[0, 0, 0] = torch.tensor([-0.5, 1.5, 0.5])  # clamped
+    expected = (image.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    converted = to_uint8(image)
+    assert [a.shape for a in converted] == [(2100, 1400, 3)] * 2
+    assert all((a == e).all() for a, e in zip(converted, expected))
+    assert converted[0][0, 0].tolist() == [0, 255, 128]
 
 
 def test_sizes_that_fit_still_run(executor, monkeypatch):
