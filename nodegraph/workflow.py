@@ -61,7 +61,7 @@ def parse_json(text: str) -> Any:
     """Parse JSON text; a syntax error becomes a WorkflowError naming line and column.
     Standard JSON only: no NaN/Infinity, finite numbers of sane length."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int,
+        document = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int,
                               parse_float=_parse_float)
     except json.JSONDecodeError as error:
         raise WorkflowError([Problem("malformed_json", f"not valid JSON: {error.msg}",
@@ -70,11 +70,14 @@ def parse_json(text: str) -> Any:
         raise WorkflowError([Problem("malformed_json", "JSON nested too deeply")]) from None
     except ValueError as error:  # from the hooks above
         raise WorkflowError([Problem("malformed_json", f"not valid JSON: {error}")]) from None
+    check_document_values(document, text=True)
+    return document
 
 
-def check_document_values(document: Any) -> None:
-    """Raise WorkflowError if ``document`` nests deeper than MAX_DEPTH levels or holds a
-    string that is not valid Unicode (a lone surrogate such as "\\ud800")."""
+def check_document_values(document: Any, text: bool = False) -> None:
+    """Raise WorkflowError if ``document`` nests deeper than MAX_DEPTH levels or, with
+    ``text``, holds a string that is not valid Unicode (a lone surrogate such as "\\ud800"
+    in a file; snapshots of a live graph are saved with such characters replaced)."""
     stack: list[tuple[Any, str, int]] = [(document, "", 0)]
     while stack:
         value, where, depth = stack.pop()
@@ -85,11 +88,12 @@ def check_document_values(document: Any) -> None:
                 expected=f"at most {MAX_DEPTH} levels")])
         if isinstance(value, dict):
             for key, item in value.items():
-                _check_text(key, f"{where} key")
+                if text:
+                    _check_text(key, f"{where} key")
                 stack.append((item, f"{where}.{key}" if where else str(key), depth + 1))
         elif isinstance(value, list):
             stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
-        elif isinstance(value, str):
+        elif text and isinstance(value, str):
             _check_text(value, where)
 
 

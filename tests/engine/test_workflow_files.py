@@ -250,3 +250,15 @@ def test_a_lone_surrogate_from_an_api_or_clipboard_never_breaks_saving(registry,
     assert not result.failures
     again, _ = load(result.files[0], registry)
     assert again.nodes[solid.id].title == "Fill \ufffd"
+
+
+def test_a_snapshot_with_a_lone_surrogate_still_runs(registry, tmp_path):
+    from nodegraph.executor import Executor
+    from nodegraph.workflow import graph_to_document
+
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 2, "height": 2}, title="Fill \udcff")
+    out = graph.add_node("image.Save")
+    graph.connect(solid.id, "image", out.id, "images")
+    result = Executor(registry, output_dir=tmp_path / "out").run(graph_to_document(graph))
+    assert not result.failures and len(result.files) == 1
