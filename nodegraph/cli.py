@@ -8,6 +8,7 @@ bare tracebacks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import sys
@@ -35,9 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a workflow headless")
-    run.add_argument("workflow", help="workflow .json file")
+    run.add_argument("workflow", help="workflow .json file, or a PNG made by Save image "
+                     "(it carries its workflow)")
     run.add_argument("-o", "--output-dir", default=DEFAULT_OUTPUT_DIR,
-                     help="folder for saved images")
+                     help="folder for saved images (default: ./output, created if needed)")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                      help="override a param (NODE is a node id or a unique title)")
     run.add_argument("--sweep", action="append", default=[], metavar="NODE.PARAM=V1,V2,...",
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     validate = commands.add_parser("validate", help="check a workflow without running it")
-    validate.add_argument("workflow")
+    validate.add_argument("workflow", help="workflow .json file, or a PNG made by Save image")
     validate.add_argument("--json", action="store_true", help="problems as JSON")
 
     nodes = commands.add_parser("nodes", help="list the node types")
@@ -93,10 +95,27 @@ def main(argv: list[str] | None, host: Host) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("nodegraph: interrupted", file=sys.stderr)
+        if argv is None:  # the program itself, not a caller in the same process
+            _exit_quietly_on_further_interrupts()
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return EXIT_OK
+
+
+def _exit_quietly_on_further_interrupts() -> None:
+    """After the first Ctrl-C the process is shutting down: another Ctrl-C (impatient
+    users press it three times) ends it at once instead of printing tracebacks from
+    libraries' exit handlers (torch's among them)."""
+    import os
+    import signal
+
+    def leave(signum: int, frame: Any) -> None:
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    with contextlib.suppress(ValueError):  # ValueError: not the main thread
+        signal.signal(signal.SIGINT, leave)
 
 
 def _print_problems(problems: list[Problem], source: str | None = None) -> None:
@@ -116,18 +135,20 @@ def _registry(host: Host):
     return registry
 
 
-def _load(path: str, registry) -> tuple[Any, list[Problem]]:
-    from .workflow import load
+def _problems(graph, document_problems: list[Problem], registry, folder: Path) -> list[Problem]:
+    """Every problem `validate` reports: the document's, the graph's, missing files."""
+    from .validation import missing_file_problems, validate
 
-    return load(path, registry)
+    return (document_problems + validate(graph, registry)
+            + missing_file_problems(graph, registry, folder))
 
 
 def _validate(args: argparse.Namespace, host: Host) -> int:
-    from .validation import missing_file_problems
+    from .workflow import base_dir, load_document
 
     registry = _registry(host)
-    graph, problems = _load(args.workflow, registry)
-    problems += missing_file_problems(graph, registry, Path(args.workflow).resolve().parent)
+    graph, document_problems = load_document(args.workflow, registry)
+    problems = _problems(graph, document_problems, registry, base_dir(args.workflow))
     if args.json:
         print(json.dumps([p.to_json() for p in problems], indent=2))
     elif problems:
@@ -174,10 +195,15 @@ def _param_summary(param) -> str:
         more = f"|... {len(choices) - 8} more" if len(choices) > 8 else ""
         return f"{text} {{{'|'.join(choices[:8])}{more}}}"
     if param.min is not None or param.max is not None:
-        low = "" if param.min is None else f"{param.min:g}"
-        high = "" if param.max is None else f"{param.max:g}"
-        return f"{text} [{low}..{high}]"
+        return f"{text} [{_number(param.min)}..{_number(param.max)}]"
     return text
+
+
+def _number(value: float | None) -> str:
+    """A bound as people write it: integers in full (a seed's 18446744073709551615)."""
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _split_assignment(text: str, option: str) -> tuple[str, str, str]:
@@ -211,7 +237,11 @@ def _parse_value(param, node, text: str, option: str) -> Any:
     from .registry import ParamValueError
 
     try:
+        text.encode("utf-8")  # undecodable bytes in argv arrive as lone surrogates
         return param.parse(text)
+    except UnicodeEncodeError:
+        raise UsageError(f"{option}: {node.label()} param {param.name!r}: the value is not "
+                         "valid UTF-8 text") from None
     except ParamValueError as error:
         raise UsageError(f"{option}: {node.label()} param {param.name!r}: {error}") from None
 
@@ -220,12 +250,11 @@ def _run(args: argparse.Namespace, host: Host) -> int:
     from .cache import NodeCache
     from .executor import Executor
     from .run_options import RunOptions
+    from .workflow import base_dir, load_document
 
     registry = _registry(host)
-    graph, problems = _load(args.workflow, registry)
-    warnings = [p for p in problems if p.severity != "error"]
-    if warnings:
-        _print_problems(warnings)
+    graph, document_problems = load_document(args.workflow, registry)
+    folder = base_dir(args.workflow)
     for text in args.set:
         node_ref, name, value = _split_assignment(text, "--set")
         node, param = _resolve(graph, registry, node_ref, name, "--set")
@@ -236,14 +265,28 @@ def _run(args: argparse.Namespace, host: Host) -> int:
         node, param = _resolve(graph, registry, node_ref, name, "--sweep")
         parsed = [_parse_value(param, node, v, "--sweep") for v in values.split(",")]
         axes.append([(node.id, name, v) for v in parsed])
+    first = graph.copy()  # checked as the first run will see it (--set and --sweep applied)
+    for node_id, name, value in (axis[0] for axis in axes):
+        first.set_param(node_id, name, value)
+    problems = _problems(first, document_problems, registry, folder)
+    # a missing input file fails only its node and what follows it, at run time; any other
+    # error refuses the run, printing every problem validate prints
+    if errors(p for p in problems if p.code != "missing_file") and not args.outputs:
+        raise WorkflowError(problems)
+    warnings = [p for p in problems if p.severity != "error"]
+    if warnings:
+        _print_problems(warnings)
     if args.cache_mb <= 0:
         raise UsageError("--cache-mb must be positive")
+    _check_output_dir(args.output_dir)
+    if args.report:
+        _check_report_path(args.report)
     try:
         host.check_device(args.device)
     except ValueError as error:
         raise UsageError(str(error)) from None
     options = RunOptions(device=args.device, dtype=args.dtype, output_dir=args.output_dir,
-                         base_dir=str(Path(args.workflow).resolve().parent), previews=False)
+                         base_dir=str(folder), previews=False)
     executor = Executor(registry, NodeCache(args.cache_mb * 1024**2), options)
     reports, worst = [], EXIT_OK
     combos = list(itertools.product(*axes)) if axes else [()]
@@ -256,7 +299,11 @@ def _run(args: argparse.Namespace, host: Host) -> int:
             print(f"run {index + 1}/{len(combos)}: {label}", file=sys.stderr)
         info = {"workflow": str(args.workflow), "set": args.set,
                 "sweep": {f"{n}.{p}": v for n, p, v in combo}}
-        result = _run_once(executor, run_graph, args, info)
+        try:
+            result = _run_once(executor, run_graph, args, info)
+        except WorkflowError as error:  # the part to run is invalid: show the whole list
+            raise WorkflowError(error.problems + [p for p in problems
+                                                  if p not in error.problems]) from None
         reports.append({"set": info["sweep"], **result.to_json()})
         for path in result.files:
             print(path)
@@ -270,10 +317,44 @@ def _run(args: argparse.Namespace, host: Host) -> int:
         elif result.failures and worst == EXIT_OK:
             worst = EXIT_NODE_FAILED
     if args.report:
-        from .workflow import write_atomic
+        from .files import write_atomic
 
-        write_atomic(Path(args.report), json.dumps({"runs": reports}, indent=2).encode())
+        try:
+            write_atomic(args.report, json.dumps({"runs": reports}, indent=2).encode())
+        except OSError as error:  # checked up front; the disk may still fill up
+            print(f"nodegraph: cannot write the report {args.report}: {error}", file=sys.stderr)
+            return worst or EXIT_NODE_FAILED
     return worst
+
+
+def _check_folder(folder: Path, option: str) -> None:
+    """Refuse a folder that cannot take files: checked without creating it (a run that
+    saves nothing leaves no empty folder behind), through its nearest existing parent."""
+    import os
+
+    path = folder.absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        raise UsageError(f"{option}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option}: cannot write into {existing} (permission denied)")
+
+
+def _check_output_dir(folder: str) -> None:
+    """Refuse, before anything runs, an output folder that cannot take files."""
+    _check_folder(Path(folder), f"-o {folder}")
+
+
+def _check_report_path(report: str) -> None:
+    """Refuse, before anything runs, a --report path that cannot be written."""
+    import os
+
+    path = Path(report)
+    if path.is_dir():
+        raise UsageError(f"--report {report}: this is a folder; give a file name")
+    _check_folder(path.parent, f"--report {report}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"--report {report}: cannot write there (permission denied)")
 
 
 def _run_once(executor, graph, args: argparse.Namespace, info: dict[str, Any]):
@@ -296,4 +377,3 @@ def _gui(args: argparse.Namespace, host: Host) -> int:
     if host.open_editor is None:
         raise UsageError("the editor is not available in this installation")
     return host.open_editor(args, _registry(host))
-

@@ -42,7 +42,7 @@ from .paths import resolve_input_path
 from .problems import Problem, WorkflowError, errors
 from .registry import NodeSpec, Registry
 from .run_options import DEFAULT_OUTPUT_DIR, RunOptions
-from .validation import dependency_digraph, node_label, validate
+from .validation import cycle_problems, dependency_digraph, node_label, validate
 from .workflow import graph_from_document, graph_to_document
 
 _run_ids = itertools.count(1)
@@ -120,8 +120,9 @@ class Executor:
         try:
             return list(nx.lexicographical_topological_sort(digraph, key=index.__getitem__))
         except nx.NetworkXUnfeasible:
-            problems = [p for p in validate(graph, self.registry, needed) if p.code == "cycle"]
-            raise WorkflowError(problems) from None
+            problems = [p for p in cycle_problems(graph) if p.node_id in needed]
+            raise WorkflowError(problems or [Problem(
+                "cycle", "the graph has a cycle", expected="a graph without cycles")]) from None
 
     def _is_output(self, node: Node) -> bool:
         spec = self.registry.get(node.type)
@@ -167,8 +168,12 @@ class Executor:
             if not invalid:
                 emit(RunRejected(run_id, tuple(problems)))
                 raise WorkflowError(problems)
-        run = _Run(self, graph, order, targets, run_id, emit, cancel, run_info or {},
-                   keep_values, options or self.options)
+        options = options or self.options
+        run_info = dict(run_info or {})
+        if options.base_dir is not None:  # recorded in saved images: re-runs find files
+            run_info.setdefault("base_dir", str(options.base_path.resolve()))
+        run = _Run(self, graph, order, targets, run_id, emit, cancel, run_info,
+                   keep_values, options)
         run.invalid = invalid
         emit(RunStarted(run_id, tuple(order)))
         result = run.execute()
@@ -332,7 +337,8 @@ class _Run:
         if ctx.images or ctx.files:
             self.emit(NodeOutput(run_id, node.id, tuple(ctx.images), tuple(ctx.files)))
         if spec.deterministic:
-            entry = CacheEntry(values, estimate_nbytes(values), tuple(ctx.images),
+            images = tuple(ctx.images)  # previews are held too: count them
+            entry = CacheEntry(values, estimate_nbytes((values, images)), images,
                                tuple(ctx.files))
             self.cache.put(key, entry)
         self.emit(NodeFinished(run_id, node.id, seconds, tuple(ctx.timings.items())))

@@ -6,6 +6,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from .files import regular_file
+
 
 def file_stat(path: str | os.PathLike[str]) -> list[object]:
     """Path, size and modification time: cheap, for big files such as model weights."""
@@ -15,7 +17,9 @@ def file_stat(path: str | os.PathLike[str]) -> list[object]:
 
 
 def file_content(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of the file's bytes: exact, for small files such as images and masks."""
+    """SHA-256 of the file's bytes: exact, for small files such as images and masks.
+    Only regular files: a FIFO or a device raises NotARegularFile instead of hanging."""
+    regular_file(path)
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):

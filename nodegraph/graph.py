@@ -274,6 +274,8 @@ class Graph:
         return link
 
     def _add_link(self, link: Link) -> None:
+        if link.src == link.dst:
+            raise GraphError(f"cannot link node {link.src!r} to itself")
         if link.id in self.links:
             raise GraphError(f"a link with id {link.id} already exists")
         if link.dst_input in self._inputs.get(link.dst, {}):

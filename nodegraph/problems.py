@@ -65,5 +65,8 @@ class WorkflowError(Exception):
     """A workflow that cannot be loaded or run; ``problems`` lists every reason."""
 
     def __init__(self, problems: list[Problem]) -> None:
+        if not problems:  # never an empty error: say at least that something is wrong
+            problems = [Problem("bad_document", "the workflow cannot be run, and no reason "
+                                "was recorded (please report this as a bug)")]
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))

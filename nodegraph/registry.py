@@ -102,9 +102,13 @@ class Param:
                 raise ParamValueError(f"expected a string, got {_show(value)}")
             if kind == "enum":
                 options = self.current_choices()
-                if value not in options:
+                # dynamic choices (model listings) may accept more, and say where they looked
+                accepts = getattr(self.choices, "accepts", None)
+                if value not in options and not (callable(accepts) and accepts(value)):
                     shown = ", ".join(options) if options else "(none available)"
-                    raise ParamValueError(f"expected one of: {shown}; got {value!r}")
+                    describe = getattr(self.choices, "describe_missing", None)
+                    hint = f" ({describe()})" if callable(describe) else ""
+                    raise ParamValueError(f"expected one of: {shown}; got {value!r}{hint}")
             if kind == "color" and not _COLOR_RE.match(value):
                 raise ParamValueError(f"expected a colour like #ff8800, got {value!r}")
         return value

@@ -64,10 +64,16 @@ def missing_file_problems(graph: Graph, registry: Registry,
             value = node.params.get(param.name, param.default)
             if param.kind != "path" or param.name in links or not isinstance(value, str):
                 continue
-            if value and not Path(resolve_input_path(value, base_dir)).is_file():
+            resolved = Path(resolve_input_path(value, base_dir)) if value else None
+            if resolved is None or resolved.is_file():
+                continue
+            if resolved.exists():
+                message = f"{value} is not a regular file (a folder, device or pipe)"
+            else:
                 where = f" (looked beside the workflow in {base_dir})" if base_dir else ""
-                problems.append(_problem(node, "missing_file", f"file not found: {value}{where}",
-                                         param.name, "an existing file"))
+                message = f"file not found: {value}{where}"
+            problems.append(_problem(node, "missing_file", message, param.name,
+                                     "an existing file"))
     return _titled(problems, graph, registry)
 
 
@@ -171,7 +177,7 @@ def cycle_problems(graph: Graph, registry: Registry | None = None) -> list[Probl
     problems = []
     order = {node_id: i for i, node_id in enumerate(graph.nodes)}
     for component in nx.strongly_connected_components(digraph):
-        if len(component) < 2:
+        if len(component) < 2 and not digraph.has_edge(*component, *component):
             continue
         start = min(component, key=order.__getitem__)
         cycle = [edge[0] for edge in nx.find_cycle(digraph.subgraph(component), start)]

@@ -22,7 +22,7 @@ USER_MODELS = Path.home() / ".nodegraph" / "models"
 ENV_VAR = "NODEGRAPH_MODELS"
 CHECKPOINT_SUFFIXES = (".safetensors",)
 LORA_SUFFIXES = (".safetensors",)
-UPSCALE_SUFFIXES = (".pth", ".safetensors")  # no .pt: TorchScript is not data
+UPSCALE_SUFFIXES = (".pth", ".safetensors")  # no .pt: TorchScript is not data (see read_tensors)
 _SUBFOLDERS = {"lora": "loras", "upscale": "upscale_models"}
 
 
@@ -85,6 +85,35 @@ def _list_kind(kind: str, suffixes: tuple[str, ...]) -> list[str]:
     return sorted(names)
 
 
+def _folder_of(root: Path, kind: str) -> Path:
+    return root / _SUBFOLDERS[kind] if kind in _SUBFOLDERS else root
+
+
+def where_to_add(kind: str = "checkpoint") -> str:
+    """Where models of ``kind`` were looked for and how to add more, for messages."""
+    folders = [_folder_of(r, kind) for r in model_roots()]
+    searched = ", ".join(str(f) for f in folders) or "(no model folder exists)"
+    return (f"looked in {searched}; to add a folder, set {ENV_VAR} (folders separated by "
+            f"{os.pathsep!r}) or put the model in {_folder_of(USER_MODELS, kind)}; an absolute "
+            "path to a model file or folder also works")
+
+
+def _is_absolute_model(value: object) -> bool:
+    """An absolute path to an existing model (accepted beside the listed names)."""
+    if not isinstance(value, str) or not value:
+        return False
+    path = Path(value).expanduser()
+    return path.is_absolute() and path.exists()
+
+
+def _model_choices(function: Any, kind: str) -> Any:
+    """Mark a listing function as an enum's choices for models: the registry accepts
+    absolute paths too and says where it looked when a name is not found."""
+    function.accepts = _is_absolute_model
+    function.describe_missing = lambda: where_to_add(kind)
+    return function
+
+
 def list_loras() -> list[str]:
     """LoRA names (relative to a models/loras folder)."""
     return _list_kind("lora", LORA_SUFFIXES)
@@ -112,8 +141,49 @@ def resolve(name: str, kind: str = "checkpoint") -> Path:
         base = root / _SUBFOLDERS[kind] if kind in _SUBFOLDERS else root
         if (base / candidate).exists():
             return base / candidate
-    searched = ", ".join(str(r) for r in roots) or "(no model folder exists)"
-    raise FileNotFoundError(f"{name!r} was not found in the model folders: {searched}")
+    raise FileNotFoundError(f"{name!r} was not found: {where_to_add(kind)}")
+
+
+_model_choices(list_checkpoints, "checkpoint")
+_model_choices(list_loras, "lora")
+_model_choices(list_upscale_models, "upscale")
+
+
+class NotPlainTensors(ValueError):
+    """A weights file that holds more than tensors (code, arbitrary objects)."""
+
+
+def read_tensors(path: Path) -> dict[str, Any]:
+    """The tensors of a .safetensors or .pth file, without ever running code from it.
+
+    A TorchScript archive (a zip with code/ or constants.pkl) is refused before torch sees
+    it, since torch.load would hand it to torch.jit.load, which runs its code; other .pth
+    files go through torch.load(weights_only=True), which builds only tensors and plain
+    containers. Raises NotPlainTensors naming what was found."""
+    import zipfile
+
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+            raise NotPlainTensors(f"{path.name} is a TorchScript archive: it holds code, which "
+                                  "nodegraph never runs; use a .safetensors file of the model")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # UnpicklingError for forbidden objects, corrupt files
+        raise NotPlainTensors(f"{path.name} holds more than plain tensors or is damaged "
+                              f"({type(error).__name__}: {str(error)[:200]}); use a "
+                              ".safetensors file of the model") from None
+    if not isinstance(state, dict):
+        raise NotPlainTensors(f"{path.name} holds a {type(state).__name__}, not a dict of "
+                              "tensors")
+    return state
 
 
 def fingerprint_path(path: Path) -> list[Any]:

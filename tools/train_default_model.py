@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 import shapes_world as W  # noqa: E402
 
+from nodegraph.files import write_atomic  # noqa: E402
 from nodes.clip_tokenizer import _bytes_to_unicode  # noqa: E402  (same byte map as CLIP)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -323,9 +324,7 @@ def _fix_model_index(out: Path) -> None:
     if "image_encoder" in idx:
         idx["image_encoder"] = [None, None]
     idx["requires_safety_checker"] = False
-    tmp = out / ".model_index.json.tmp"
-    tmp.write_text(json.dumps(idx, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, p)
+    write_atomic(p, (json.dumps(idx, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _fix_text_encoder_config(out: Path) -> None:
@@ -337,9 +336,7 @@ def _fix_text_encoder_config(out: Path) -> None:
     for key in ("dtype", "torch_dtype"):
         if key in cfg:
             cfg[key] = "float32"
-    tmp = p.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, p)
+    write_atomic(p, (json.dumps(cfg, indent=2, sort_keys=True) + "\n").encode())
 
 
 def save_pipeline_layout(out: Path, vae, text, unet, tokenizer_dir: Path) -> None:

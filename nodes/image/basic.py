@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nodegraph.context import NodeInputError
+from nodegraph.memory import require
 from nodegraph.registry import (
     ColorParam,
     EnumParam,
@@ -35,6 +36,8 @@ def solid(width: int, height: int, batch: int, color: str) -> torch.Tensor:
     """A batch of images filled with one colour."""
     import torch
 
+    require(batch * height * width * 3 * 4, "width",
+            f"{batch} {width}x{height} image{'s' * (batch > 1)}")
     return torch.tensor(parse_color(color), dtype=torch.float32).expand(
         batch, height, width, 3).contiguous()
 
@@ -57,6 +60,8 @@ def grid(images: torch.Tensor, columns: int, gap: int, background: str) -> torch
     if max(size) > MAX_SIDE:
         raise NodeInputError("columns", f"the grid would be {size[1]}x{size[0]} pixels "
                              f"(at most {MAX_SIDE} a side): use more or fewer columns")
+    require(size[0] * size[1] * 3 * images.element_size(), "columns",
+            f"a {size[1]}x{size[0]} grid")
     out = torch.tensor(parse_color(background), dtype=images.dtype).expand(
         1, *size, 3).clone()
     for index in range(count):
@@ -76,7 +81,7 @@ def invert(image: torch.Tensor) -> torch.Tensor:
 def _match(base: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
     """Resize ``top`` to ``base``'s size and broadcast batches of one."""
     if top.shape[1:3] != base.shape[1:3]:
-        top = _resize(top, base.shape[2], base.shape[1], "bilinear")
+        top = _resize(top, base.shape[2], base.shape[1], "bilinear", "top")
     if top.shape[0] != base.shape[0]:
         if top.shape[0] != 1 and base.shape[0] != 1:
             raise NodeInputError("top", f"batch of {top.shape[0]} cannot be blended with "
@@ -124,10 +129,16 @@ def blend(base: torch.Tensor, top: torch.Tensor, factor: float, mode: str) -> to
     return base + (_blend_mode(base, top, mode) - base) * factor
 
 
-def _resize(image: torch.Tensor, width: int, height: int, method: str) -> torch.Tensor:
+def _resize(image: torch.Tensor, width: int, height: int, method: str,
+            field: str) -> torch.Tensor:
     import numpy as np
     import torch
     import torch.nn.functional as F
+
+    count = image.shape[0]
+    # the resized batch, its clamped copy and the contiguous result, in float32
+    require(count * height * width * 3 * 4 * 3, field,
+            f"resizing {count} image{'s' * (count > 1)} to {width}x{height}")
 
     if method == "lanczos":
         from PIL import Image
@@ -157,7 +168,7 @@ def resize(image: torch.Tensor, width: int, height: int, method: str, crop: str)
         cw, ch = round(width / scale), round(height / scale)
         top, left = (h - ch) // 2, (w - cw) // 2
         image = image[:, top:top + ch, left:left + cw]
-    return _resize(image, width, height, method)
+    return _resize(image, width, height, method, "width")
 
 
 @node("image.Scale", "Scale image", "image",
@@ -172,4 +183,4 @@ def scale(image: torch.Tensor, factor: float, method: str) -> torch.Tensor:
     if max(new_w, new_h) > MAX_SIDE:
         raise NodeInputError("factor", f"would make a {new_w}x{new_h} image; the largest "
                              f"side allowed is {MAX_SIDE}")
-    return _resize(image, new_w, new_h, method)
+    return _resize(image, new_w, new_h, method, "factor")

@@ -1,7 +1,7 @@
 """Upscale images with a super-resolution model (ESRGAN family and the other
-architectures spandrel knows), loaded safely (.safetensors, or .pth through spandrel's
-restricted unpickler) and run in overlapping tiles. Resizing by lanczos/bicubic is the
-Resize / Scale image nodes."""
+architectures spandrel knows), loaded safely (.safetensors, or .pth as plain tensors
+through torch.load(weights_only=True); TorchScript refused) and run in overlapping
+tiles. Resizing by lanczos/bicubic is the Resize / Scale image nodes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nodegraph.context import NodeContext, NodeInputError
+from nodegraph.memory import require
 from nodegraph.registry import EnumParam, Input, IntParam, Output, node
 from nodegraph.types import IMAGE, UPSCALE_MODEL
 
@@ -43,7 +44,8 @@ def _fingerprint(params: dict[str, Any]) -> Any:
       outputs=[Output("upscale_model", UPSCALE_MODEL)], fingerprint=_fingerprint)
 def load_upscale_model(model: str) -> UpscaleModel:
     """Load an ESRGAN-family (or other spandrel-supported) super-resolution model from
-    models/upscale_models (.safetensors or .pth, loaded without running pickled code)."""
+    models/upscale_models (.safetensors, preferred, or .pth read as plain tensors only;
+    TorchScript archives and pickled objects are refused before torch opens them)."""
     import spandrel
 
     try:
@@ -53,8 +55,13 @@ def load_upscale_model(model: str) -> UpscaleModel:
     if path.suffix not in model_files.UPSCALE_SUFFIXES:
         raise NodeInputError("model", "use a .safetensors or .pth file")
     try:
-        descriptor = spandrel.ModelLoader().load_from_file(str(path))
-    except Exception as error:  # unsupported architecture, corrupt file, forbidden pickle
+        state = model_files.read_tensors(path)  # never torch.jit: no code from the file runs
+    except model_files.NotPlainTensors as error:
+        raise NodeInputError("model", str(error)) from None
+    try:
+        descriptor = spandrel.ModelLoader().load_from_state_dict(
+            spandrel.canonicalize_state_dict(state))
+    except Exception as error:  # unsupported architecture, corrupt file
         raise NodeInputError("model", f"cannot load {path.name}: {type(error).__name__}: "
                              f"{error}") from None
     if not isinstance(descriptor, spandrel.ImageModelDescriptor):
@@ -103,6 +110,11 @@ def upscale_with_model(upscale_model: UpscaleModel, image: torch.Tensor, tile_si
 
     if tile_size and overlap * 2 >= tile_size:
         raise NodeInputError("overlap", "must be less than half the tile size")
+    count, height, width = image.shape[:3]
+    scale = upscale_model.scale
+    # the output and its blending weights, in float32, on the CPU at the end
+    require(count * height * scale * width * scale * 3 * 4 * 2, "image",
+            f"upscaling {count} {width}x{height} image{'s' * (count > 1)} x{scale}")
     device = torch_device(ctx.device)
     descriptor = upscale_model.descriptor
     dtype = compute_dtype(device, ctx.dtype)

@@ -1,6 +1,7 @@
 """The headless command line: run, validate, nodes; exit codes and messages."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -60,6 +61,7 @@ def test_sweep_reuses_the_cache(workflow, tmp_path):
     (["--set", "Fill.width=0"], "param 'width': expected at least 1, got 0"),
     (["--set", "width=3"], "expected NODE.PARAM=VALUE"),
     (["--sweep", "Mix.mode=normal,sparkle"], "expected one of: normal"),
+    (["--set", "4.filename_prefix=shot\udcff"], "the value is not valid UTF-8 text"),
 ])
 def test_bad_arguments_exit_2_with_a_message(workflow, tmp_path, capsys, args, message):
     assert main(["run", str(workflow), "-o", str(tmp_path), *args]) == 2
@@ -171,3 +173,202 @@ def test_png_without_workflow_and_unavailable_device_exit_2(workflow, tmp_path, 
     if not torch.cuda.is_available():
         assert main(["run", str(workflow), "--device", "cuda"]) == 2
         assert "no CUDA device is available" in capsys.readouterr().err
+
+
+def test_a_self_link_is_reported_by_validate_and_run(tmp_path, capsys):
+    document = {
+        "format": "nodegraph.workflow",
+        "version": 1,
+        "nodes": [
+            {"id": "1", "type": "image.Solid", "params": {"width": 4, "height": 4}},
+            {"id": "2", "type": "image.Invert", "title": "Loop"},
+            {"id": "3", "type": "image.Save"},
+        ],
+        "links": [
+            {"id": 7, "from": ["2", "image"], "to": ["2", "image"]},
+            {"id": 8, "from": ["2", "image"], "to": ["3", "images"]},
+        ],
+    }
+    path = tmp_path / "loop.json"
+    path.write_text(json.dumps(document))
+    for command in (["validate"], ["run", "-o", str(tmp_path / "out")]):
+        assert main([*command, str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "node Loop (#2): link 7: cannot link node '2' to itself" in err
+        assert "node Loop (#2), 'image': required input is not connected" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_prints_the_dropped_link_naming_its_id(tmp_path, capsys):
+    document = {
+        "format": "nodegraph.workflow",
+        "version": 1,
+        "nodes": [{"id": "2", "type": "image.Save", "title": "Out"}],
+        "links": [{"id": 12, "from": ["9", "image"], "to": ["2", "images"]}],
+    }
+    path = tmp_path / "dropped.json"
+    path.write_text(json.dumps(document))
+    assert main(["validate", str(path)]) == 2
+    validated = capsys.readouterr().err.splitlines()
+    assert main(["run", str(path), "-o", str(tmp_path / "out")]) == 2
+    ran = capsys.readouterr().err.splitlines()
+    assert ran == validated
+    assert (
+        "  node Out (#2), 'images': link 12 goes from node '9', which does not exist; "
+        "the link was dropped" in ran
+    )
+    assert "  node Out (#2), 'images': required input is not connected (expects IMAGE)" in ran
+
+
+def test_a_png_finds_relative_images_beside_the_workflow_that_made_it(
+    tmp_path, capsys, monkeypatch
+):
+    from PIL import Image
+
+    folder = tmp_path / "project"
+    (folder / "assets").mkdir(parents=True)
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(folder / "assets" / "red.png")
+    graph = Graph()
+    photo = graph.add_node("image.Load", {"path": "assets/red.png"}, title="Photo")
+    out = graph.add_node("image.Save", {"filename_prefix": "re"})
+    graph.connect(photo.id, "image", out.id, "images")
+    save(graph, folder / "wf.json")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["run", str(folder / "wf.json"), "-o", str(tmp_path / "first")]) == 0
+    png = capsys.readouterr().out.split()[0]
+    assert main(["validate", png]) == 0
+    capsys.readouterr()
+    assert main(["run", png, "-o", str(tmp_path / "again")]) == 0
+    again = capsys.readouterr().out.split()[0]
+    assert Image.open(again).getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_help_names_pngs_and_the_default_output_and_seeds_show_in_full(capsys):
+    from nodegraph.cli import build_parser
+
+    text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    text = " ".join(text.split())
+    assert "or a PNG made by Save image" in text
+    assert "(default: ./output, created if needed)" in text
+    assert main(["nodes"]) == 0
+    listing = capsys.readouterr().out
+    assert "seed=0 [0..18446744073709551615]" in listing
+    assert "e+19" not in listing
+
+
+@pytest.mark.parametrize("where", ["file", "inside_file", "report_dir", "report_in_a_file"])
+def test_unusable_output_or_report_paths_are_refused_before_running(
+    workflow, tmp_path, capsys, where
+):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file")
+    out, report = tmp_path / "o", tmp_path / "report.json"
+    message = {
+        "file": f"{blocker} is a file, not a folder",
+        "inside_file": f"{blocker} is a file, not a folder",
+        "report_dir": "this is a folder; give a file name",
+        "report_in_a_file": f"{blocker} is a file, not a folder",
+    }[where]
+    if where == "file":
+        out = blocker
+    elif where == "inside_file":
+        out = blocker / "sub"
+    elif where == "report_dir":
+        report = tmp_path
+    else:
+        report = blocker / "report.json"
+    code = main(["run", str(workflow), "-o", str(out), "--report", str(report)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # nothing ran: no image computed and then lost
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_read_only_output_folder_is_refused_before_running(workflow, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert main(["run", str(workflow), "-o", str(locked / "out")]) == 2
+    finally:
+        locked.chmod(0o700)
+    assert "permission denied" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_shutting_down_prints_no_traceback(tmp_path):
+    script = (
+        "import atexit, os, signal, sys\n"
+        "from nodegraph import cli\n"
+        "def interrupted(args):\n"
+        "    raise KeyboardInterrupt\n"
+        "cli._run = interrupted\n"
+        "def impatient():\n"  # the 2nd and 3rd Ctrl-C land in the exit handlers
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    print('still running', file=sys.stderr)\n"
+        "sys.argv = ['nodegraph', 'run', 'any.json']\n"
+        "code = cli.main()\n"
+        "atexit.register(impatient)\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert result.returncode == 130
+    assert result.stderr == "nodegraph: interrupted\n"
+
+
+def test_a_missing_model_says_where_it_looked_and_absolute_paths_work(
+    tmp_path, capsys, monkeypatch
+):
+    extra = tmp_path / "my_models"
+    extra.mkdir()
+    monkeypatch.setenv("NODEGRAPH_MODELS", str(extra))
+    graph = Graph()
+    graph.add_node("loaders.Checkpoint", {"checkpoint": "sd15"}, title="Ckpt")
+    path = tmp_path / "wf.json"
+    save(graph, path)
+    assert main(["validate", str(path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "got 'sd15' (looked in " in err and str(extra) in err
+    assert "to add a folder, set NODEGRAPH_MODELS" in err
+    folder = tmp_path / "elsewhere" / "sd15"
+    folder.mkdir(parents=True)
+    (folder / "model_index.json").write_text("{}")
+    graph.set_param("1", "checkpoint", str(folder))
+    save(graph, path)
+    assert main(["validate", str(path)]) == 0
+
+
+def test_validate_says_a_device_is_not_a_regular_file(tmp_path, capsys):
+    graph = Graph()
+    photo = graph.add_node("image.Load", {"path": "/dev/zero"}, title="Photo")
+    preview = graph.add_node("image.Preview")
+    graph.connect(photo.id, "image", preview.id, "images")
+    path = tmp_path / "wf.json"
+    save(graph, path)
+    assert main(["validate", str(path)]) == 2
+    assert "node Photo (#1), 'path': /dev/zero is not a regular file" in capsys.readouterr().err
+
+
+def test_set_can_repair_a_bad_value_before_the_run_is_checked(tmp_path, capsys):
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 0, "height": 4}, title="Fill")
+    out = graph.add_node("image.Save", {"filename_prefix": "fixed"})
+    graph.connect(solid.id, "image", out.id, "images")
+    path = tmp_path / "wf.json"
+    save(graph, path)
+    assert main(["run", str(path), "-o", str(tmp_path / "o"), "--set", "Fill.width=4"]) == 0
+    assert main(["run", str(path), "-o", str(tmp_path / "o"), "--sweep", "Fill.width=2,3"]) == 0
+    assert len(capsys.readouterr().out.split()) == 3
+
+
+def test_a_report_may_go_into_the_output_folder_made_by_the_run(workflow, tmp_path):
+    out = tmp_path / "new" / "out"
+    assert main(["run", str(workflow), "-o", str(out), "--report", str(out / "report.json")]) == 0
+    [run] = json.loads((out / "report.json").read_text())["runs"]
+    assert run["files"] == [str(out / "cli_00001.png")]

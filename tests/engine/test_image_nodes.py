@@ -127,3 +127,75 @@ def test_save_refuses_prefix_outside_output_folder(executor):
     graph.connect(solid.id, "image", save.id, "images")
     failure = executor.run(graph).failures[save.id]
     assert failure.field == "filename_prefix"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "written"),
+    [
+        (".", "nodegraph_00001.png"),
+        ("./", "nodegraph_00001.png"),
+        (" . ", "nodegraph_00001.png"),
+        ("", "nodegraph_00001.png"),
+        ("shots/", "shots/nodegraph_00001.png"),
+        ("./shots/./day", "shots/day_00001.png"),
+    ],
+)
+def test_save_keeps_odd_prefixes_inside_the_output_folder(executor, tmp_path, prefix, written):
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 2, "height": 2})
+    save = graph.add_node("image.Save", {"filename_prefix": prefix})
+    graph.connect(solid.id, "image", save.id, "images")
+    result = executor.run(graph)
+    assert not result.failures
+    assert result.files == [str(tmp_path / "out" / written)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing beside it
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/urandom", "fifo"])
+def test_load_image_refuses_devices_and_pipes_at_once(executor, tmp_path, special):
+    import os
+
+    if special == "fifo":
+        special = str(tmp_path / "pipe.png")
+        os.mkfifo(special)  # opening it for reading would wait for a writer forever
+    graph = Graph()
+    load = graph.add_node("image.Load", {"path": special}, title="Photo")
+    preview = graph.add_node("image.Preview")
+    graph.connect(load.id, "image", preview.id, "images")
+    failure = executor.run(graph).failures[load.id]
+    assert failure.field == "path"
+    assert "not a regular file" in str(failure)
+
+
+def test_images_that_cannot_be_saved_are_kept_elsewhere(registry, tmp_path, monkeypatch):
+    import tempfile
+
+    from nodegraph.executor import Executor
+
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("a file where the output folder should be")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    graph = Graph()
+    solid = graph.add_node("image.Solid", {"width": 3, "height": 2, "color": "#ff0000"})
+    save = graph.add_node("image.Save", {"filename_prefix": "shot"}, title="Out")
+    graph.connect(solid.id, "image", save.id, "images")
+    failure = Executor(registry, output_dir=blocked).run(graph).failures[save.id]
+    kept = tmp_path / "tmp" / "nodegraph-unsaved" / "shot_00001.png"
+    assert str(failure) == (
+        f"node Out (#2), param 'filename_prefix': cannot write into {blocked} (File exists); "
+        f"the images were kept in {kept}"
+    )
+    with Image.open(kept) as png:
+        assert png.size == (3, 2) and png.getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_load_image_turns_photos_by_their_exif_orientation(tmp_path):
+    pixels = np.zeros((2, 4, 3), dtype=np.uint8)  # 4 wide, 2 high; red at the top left
+    pixels[0, 0] = (255, 0, 0)
+    photo = Image.fromarray(pixels)
+    exif = photo.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    photo.save(tmp_path / "turned.jpg", exif=exif, quality=100, subsampling=0)
+    rgb, mask, _ = io.load_image(str(tmp_path / "turned.jpg"))
+    assert tuple(rgb.shape) == (1, 4, 2, 3) and mask.max() == 0
+    assert rgb[0, 0, 1, 0] > 0.8 and rgb[0, 0, 0, 0] < 0.3  # red now at the top right

@@ -144,3 +144,11 @@ def test_run_refuses_invalid_workflow_before_running(executor):
     with pytest.raises(WorkflowError) as caught:
         executor.run(graph)
     assert {p.code for p in caught.value.problems} == {"missing_input"}  # the Solid isn't needed
+
+
+def test_an_error_without_problems_still_says_something():
+    from nodegraph.problems import WorkflowError
+
+    error = WorkflowError([])
+    assert len(error.problems) == 1
+    assert str(error).startswith("the workflow cannot be run")
