@@ -215,14 +215,15 @@ def follows_two_object_prompt(image) -> bool:
 def test_cfg_sweep_goes_from_ignoring_the_prompt_to_breaking_up(run):
     value, _ = run("cfg_sweep")
     images = {s: value(f"VAE decode (CFG {s})")[0] for s in built.CFG_SCALES}
-    assert [follows_two_object_prompt(images[s]) for s in built.CFG_SCALES] == [
+    images[0] = value("VAE decode (no prompt)")[0]  # the unconditional prediction
+    assert [follows_two_object_prompt(images[s]) for s in (0, *built.CFG_SCALES)] == [
         False,
         False,
         True,
         True,
         False,
     ]
-    assert near(images[0], "orange").sum() < 20, "CFG 0 ignores the prompt: no orange ring"
+    assert near(images[0], "orange").sum() < 20, "no prompt: no orange ring"
     assert background(images[0]).std() < 0.02, "... and the beige background: a gray one"
     assert len(blobs(near(images[1], "orange"))) == 2, "CFG 1: a second ring on this seed"
     # CFG 25 overshoots: the ring loses its orange, off-palette specks everywhere
@@ -230,7 +231,7 @@ def test_cfg_sweep_goes_from_ignoring_the_prompt_to_breaking_up(run):
     assert speckle[25] > 3 * max(speckle[3], speckle[8]), speckle
     assert near(images[25], "orange").sum() < 20
     strip = value("CFG strip: tile 5")[0]
-    assert tuple(strip.shape) == (64, 64 * len(built.CFG_SCALES), 3)
+    assert tuple(strip.shape) == (64, 64 * (1 + len(built.CFG_SCALES)), 3)
     assert torch.equal(strip[:, 256:], images[25])
 
 

@@ -442,15 +442,15 @@ def negative_prompt(reg: Registry) -> Canvas:
     return c
 
 
-CFG_SCALES = (0, 1, 3, 8, 25)
+CFG_SCALES = (1, 3, 8, 25)
 
 
 def cfg_sweep(reg: Registry) -> Canvas:
     c = Canvas(
         reg,
         "cfg_sweep",
-        "One two-object prompt and seed at CFG scale 0, 1, 3, 8 and "
-        "25 (five guiders and samplers): from ignoring the prompt, through following "
+        "One two-object prompt and seed with no prompt at all, then at CFG scale 1, 3, 8 "
+        "and 25 (five guiders and samplers): from ignoring the prompt, through following "
         "it, to breaking up.",
     )
     ckpt, empty, noise = _shared_start(c, seed=CFG_SEED)
@@ -464,7 +464,19 @@ def cfg_sweep(reg: Registry) -> Canvas:
         steps=20,
         inputs={"model": (ckpt, "model")},
     )
-    decoded = []
+    unconditional = c.add(  # the empty prompt as the positive: the unconditional prediction
+        "sampling.CFGGuider",
+        "No prompt",
+        2,
+        scale=1.0,
+        inputs={
+            "model": (ckpt, "model"),
+            "positive": (neg, "conditioning"),
+        },
+    )
+    decoded = [
+        _sample(c, 3, "no prompt", unconditional, sched, noise, (empty, "latent"), (ckpt, "vae"))
+    ]
     for scale in CFG_SCALES:
         guider = c.add(
             "sampling.CFGGuider",
@@ -484,10 +496,12 @@ def cfg_sweep(reg: Registry) -> Canvas:
     save_node(c, (both, "image"), 6)
     view_x4(c, (both, "image"), 6, "x4")
     c.note(
-        f"Prompt: '{TWO_OBJECTS}', seed {CFG_SEED}, DDIM 20 steps. Left to right: CFG 0, "
-        "1, 3, 8, 25; the guider computes uncond + scale * (cond - uncond).\n"
-        "CFG 0 is the unconditional prediction alone: some scene of the shapes world "
-        "that ignores the prompt. CFG 1 is the conditional prediction alone: the prompt's "
+        f"Prompt: '{TWO_OBJECTS}', seed {CFG_SEED}, DDIM 20 steps. Left to right: no "
+        "prompt, then CFG 1, 3, 8, 25; the guider computes uncond + scale * (cond - uncond) "
+        "and, as diffusers' pipelines do, skips guidance at a scale of 1 or below.\n"
+        "No prompt (the empty prompt as the positive) is the unconditional prediction "
+        "alone: some scene of the shapes world that ignores the prompt (what CFG 0 means "
+        "in ComfyUI). CFG 1 is the conditional prediction alone: the prompt's "
         "layout, but on this seed with a second orange ring (CFG 1 gets two-object "
         "scenes wrong most often, see the model card). CFG 3 and 8 draw exactly the "
         "prompt. CFG 25 overshoots: colours leave the palette and specks cover the "
