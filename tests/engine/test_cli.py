@@ -302,7 +302,8 @@ def test_ctrl_c_while_shutting_down_prints_no_traceback(tmp_path):
     script = (
         "import atexit, os, signal, sys\n"
         "from nodegraph import cli\n"
-        "def interrupted(args):\n"
+        "import nodegraph_app\n"
+        "def interrupted(args, host):\n"
         "    raise KeyboardInterrupt\n"
         "cli._run = interrupted\n"
         "def impatient():\n"  # the 2nd and 3rd Ctrl-C land in the exit handlers
@@ -310,7 +311,7 @@ def test_ctrl_c_while_shutting_down_prints_no_traceback(tmp_path):
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    print('still running', file=sys.stderr)\n"
         "sys.argv = ['nodegraph', 'run', 'any.json']\n"
-        "code = cli.main()\n"
+        "code = nodegraph_app.main()\n"
         "atexit.register(impatient)\n"
         "sys.exit(code)\n"
     )

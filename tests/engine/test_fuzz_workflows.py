@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from nodegraph import cli
 from nodegraph.graph import Graph
+from nodegraph.host import Host
 from nodegraph.problems import WorkflowError
 from nodegraph.validation import validate
 from nodegraph.workflow import dumps, graph_from_document, loads
@@ -28,6 +29,7 @@ from nodegraph.workflow import dumps, graph_from_document, loads
 from .sample_nodes import registry as make_registry
 
 REGISTRY = make_registry()
+HOST = Host(lambda plugins: REGISTRY)  # one registry for every call
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
@@ -329,7 +331,6 @@ def quiet_registry(monkeypatch):
     """The CLI with one registry and one argument parser for all calls (building them
     per call would dominate a 10,000-file corpus)."""
     parser = cli.build_parser()
-    monkeypatch.setattr(cli, "_registry", lambda: REGISTRY)
     monkeypatch.setattr(cli, "build_parser", lambda: parser)
 
 
@@ -352,7 +353,7 @@ def test_every_mutated_file_is_answered_with_a_problem_list(tmp_path, capsys, qu
     for name, data, must_fail in corpus():
         path = tmp_path / name
         path.write_bytes(data)
-        code = cli.main(["validate", str(path)])
+        code = cli.main(["validate", str(path)], HOST)
         out, err = capsys.readouterr()
         assert code in (0, 2), (name, code, err)
         if code == 0:
@@ -375,7 +376,7 @@ def test_every_mutated_file_is_answered_with_a_problem_list(tmp_path, capsys, qu
         p for p in rng.sample(valid, min(len(valid), 3 * RUN_SAMPLE)) if _small_enough_to_run(p)
     ][:RUN_SAMPLE]
     for path in runnable:
-        code = cli.main(["run", str(path), "-q", "-o", str(tmp_path / "out")])
+        code = cli.main(["run", str(path), "-q", "-o", str(tmp_path / "out")], HOST)
         out, err = capsys.readouterr()
         assert code in (0, 1), (path.read_text()[:500], err)
         if code == 1:
@@ -432,9 +433,9 @@ TWO_NODES = (
 def test_each_reported_crash_is_a_problem_now(tmp_path, capsys, quiet_registry, text, message):
     path = tmp_path / "bad.json"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    assert cli.main(["validate", str(path)]) == 2
+    assert cli.main(["validate", str(path)], HOST) == 2
     assert message in capsys.readouterr().err
-    assert cli.main(["run", str(path), "-o", str(tmp_path / "out")]) == 2
+    assert cli.main(["run", str(path), "-o", str(tmp_path / "out")], HOST) == 2
     assert message in capsys.readouterr().err
 
 
@@ -448,5 +449,5 @@ def test_an_empty_itxt_chunk_is_skipped(tmp_path, capsys, quiet_registry):
         + _chunk(b"tEXt", b"workflow\0" + workflow)
         + _chunk(b"IEND", b"")
     )
-    assert cli.main(["validate", str(path)]) == 0
+    assert cli.main(["validate", str(path)], HOST) == 0
     assert "valid (3 nodes, 2 links)" in capsys.readouterr().out
