@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from nodegraph import events as ev
 from nodegraph.problems import Problem, WorkflowError, errors
 from nodegraph.registry import Registry
+from nodegraph.run_state import NodeRunState, RunStates
 from nodegraph.workflow import dumps, loads
 
 from .canvas import Canvas, CanvasView
@@ -65,8 +66,9 @@ class MainWindow(QMainWindow):
         self.runs.queue_changed.connect(lambda _n: self._update_run_actions())
         self.autosaver = AutoSaver(self.settings.recovery_dir, parent=self)
         self.last_run: ev.RunFinished | None = None
-        self._failures: list[ev.NodeFailed] = []  # the current run's, in order
-        self._finished: list[ev.NodeFinished] = []
+        self.run_states = RunStates()  # what each node shows about the runs (Qt-free)
+        self.run_states.subscribe(self._show_run_states)
+        self._shown_images: dict[str, tuple[tuple, list]] = {}  # arrays shown -> QImages
         self.images: dict[str, list] = {}
         self._viewers: list[QWidget] = []
         self._closed = False
@@ -221,6 +223,8 @@ class MainWindow(QMainWindow):
         document.changed.connect(self._update_title)
         self.autosaver.watch(document)
         self.images.clear()
+        self._shown_images.clear()
+        self.run_states.clear()
         self._update_title()
         if old is not document:
             old.stack.blockSignals(True)
@@ -451,64 +455,53 @@ class MainWindow(QMainWindow):
     def _on_run_event(self, event: ev.Event) -> None:
         if self.runs.current_tag is not self.document:
             return  # a run of a document this window no longer shows
-        items = self.canvas.nodes
         if isinstance(event, ev.RunStarted):
-            order = set(event.order)
-            self._run_started = time.perf_counter()
-            self._failures.clear()
-            self._finished.clear()
-            for node_id, item in items.items():
-                item.set_state("queued" if node_id in order else None)
-                if node_id in order:
-                    item.mark_stale()  # until this run shows (or confirms) its images
-            self.show_status(f"Running {len(order)} node(s)…")
-            return
+            self.show_status(f"Running {len(event.order)} node(s)…")
+        self.run_states.apply(event)  # the items follow through _show_run_states
         if isinstance(event, ev.RunFinished):
             self.last_run = event
-            cached = sum(1 for i in items.values() if i.state == "cached")
-            note = f", {cached} cached" if cached else ""
-            failures = self._failures
-            if event.status == "failed" and failures:
-                more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-                self.show_status(f"Run ended in {event.seconds:.2f} s; {failures[0]}{more}; "
-                                 "see the outlined nodes")
-            elif event.status == "failed":
-                self.show_status(f"Run failed ({len(event.failures)} node(s)); see the "
-                                 "outlined nodes")
-            else:
-                self.show_status(f"Run {event.status} in {self._time_account(event)}{note}")
-            for item in items.values():
-                if item.state == "queued":
-                    item.set_state(None)
-                elif item.state == "running":  # stopped by the cancel
-                    item.set_state("cancelled")
-            return
-        item = items.get(getattr(event, "node_id", ""))
-        if item is None:
-            return
-        if isinstance(event, ev.NodeStarted):
-            item.set_state("running")
-        elif isinstance(event, ev.NodeProgress):
-            preview = None if event.preview is None else qimage_from_array(event.preview)
-            item.set_progress(event.step, event.total, preview)
-        elif isinstance(event, ev.NodeCached):
-            item.set_state("cached")
-        elif isinstance(event, ev.NodeOutput):
-            images = [qimage_from_array(a) for a in event.images]
-            self.images[event.node_id] = images
-            item.set_images(images)
-        elif isinstance(event, ev.NodeFinished):
-            self._finished.append(event)
-            item.set_state("done", seconds=event.seconds, parts=event.parts)
-        elif isinstance(event, ev.NodeFailed):
-            self._failures.append(event)
-            problem = event.problem
-            invalid = problem.code not in ("node_failed", "bad_input")  # not run: invalid
-            item.set_state("problem" if invalid else "failed", message=problem.message,
-                           field=problem.field, traceback=problem.traceback)
-        elif isinstance(event, ev.NodeSkipped):
-            item.set_state("skipped")
-            item.setToolTip(event.reason)
+            self._show_run_summary(event)
+
+    def _show_run_summary(self, event: ev.RunFinished) -> None:
+        cached = sum(1 for s in self.run_states.nodes.values() if s.status == "cached")
+        note = f", {cached} cached" if cached else ""
+        failures = self.run_states.summary.failures
+        if event.status == "failed" and failures:
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            self.show_status(f"Run ended in {event.seconds:.2f} s; {failures[0]}{more}; "
+                             "see the outlined nodes")
+        elif event.status == "failed":
+            self.show_status(f"Run failed ({len(event.failures)} node(s)); see the "
+                             "outlined nodes")
+        else:
+            self.show_status(f"Run {event.status} in {self._time_account(event)}{note}")
+
+    def _show_run_states(self, changed: set[str]) -> None:
+        """Show the run-state model's changes on the node items."""
+        for node_id in changed:
+            item = self.canvas.nodes.get(node_id)
+            if item is None:
+                continue
+            state = self.run_states.nodes.get(node_id) or NodeRunState()
+            problem = state.problem
+            if (state.status, problem, state.seconds) != item.shown_run_state:
+                item.set_state(state.status, message=problem.message if problem else "",
+                               field=problem.field if problem else None,
+                               traceback=(problem.traceback or "") if problem else "",
+                               seconds=state.seconds, parts=state.parts)
+                item.shown_run_state = (state.status, problem, state.seconds)
+                if state.status == "skipped":
+                    item.setToolTip(state.reason)
+            shown = self._shown_images.get(node_id)
+            if state.images and (shown is None or shown[0] is not state.images):
+                images = [qimage_from_array(a) for a in state.images]
+                self._shown_images[node_id] = (state.images, images)
+                self.images[node_id] = images
+                item.set_images(images)
+            item.mark_stale(state.stale)
+            if state.status == "running" and state.progress is not None:
+                preview = None if state.preview is None else qimage_from_array(state.preview)
+                item.set_progress(*state.progress, preview)
 
     def _time_account(self, event: ev.RunFinished) -> str:
         """Where the run's time went, adding up to what the user waited: the nodes (and
@@ -516,9 +509,10 @@ class MainWindow(QMainWindow):
         (planning, cache keys and lookups, events) and the start (worker thread,
         reading the snapshot)."""
         wall = max(event.seconds, time.perf_counter() - self.runs.started_at)
-        nodes = sum(e.seconds for e in self._finished)
+        times = self.run_states.summary.node_times
+        nodes = sum(e.seconds for e in times)
         parts: dict[str, float] = {}
-        for finished in self._finished:
+        for finished in times:
             for name, seconds in finished.parts:
                 parts[name] = parts.get(name, 0.0) + seconds
         inside = "".join(f", of which {name} {seconds:.2f} s" for name, seconds in parts.items())
@@ -526,16 +520,7 @@ class MainWindow(QMainWindow):
                 f"{max(0.0, event.seconds - nodes):.2f} s; start {wall - event.seconds:.2f} s")
 
     def _on_rejected(self, problems: list[Problem]) -> None:
-        first: dict[str, Problem] = {}
-        for problem in problems:
-            if problem.node_id is not None:
-                first.setdefault(problem.node_id, problem)
-        for node_id, item in self.canvas.nodes.items():
-            problem = first.get(node_id)
-            if problem is not None:
-                item.set_state("problem", message=problem.message, field=problem.field)
-            elif item.state == "queued":
-                item.set_state(None)
+        self.run_states.reject(problems)
         self.show_status(f"Cannot run: {problems[0]}" if problems else "Cannot run")
 
     # -- viewers and dialogs --

@@ -144,6 +144,7 @@ class NodeItem(QGraphicsItem):
         self.traceback: str = ""
         self.images: list[QImage] = []
         self.stale = False  # the images are from an earlier run than the latest
+        self.shown_run_state: tuple = (None, None, None)  # (status, problem, seconds) shown
         self.preview: QImage | None = None
         self.layout = Layout(WIDTH, TITLE_H)
         self._rect = QRectF()

@@ -181,6 +181,6 @@ def test_the_run_time_is_accounted_for_in_the_status_bar(qtbot, make_window):
     assert found, message
     total, *parts = (float(v) for v in found.groups())
     assert abs(total - sum(parts)) <= 0.015  # the parts add up to the time waited
-    nodes = sum(window._finished[i].seconds for i in range(len(window._finished)))
+    nodes = sum(e.seconds for e in window.run_states.summary.node_times)
     assert abs(parts[0] - nodes) <= 0.005
     assert "ran in" in window.canvas.nodes[solid].toolTip()
