@@ -38,6 +38,7 @@ from .events import (
     RunStarted,
 )
 from .graph import Graph, GraphError, Node
+from .memory import is_out_of_memory
 from .paths import resolve_input_path
 from .problems import Problem, WorkflowError, errors
 from .registry import NodeSpec, Registry
@@ -348,7 +349,7 @@ class _Run:
         try:
             return self._normalise(spec, spec.function(**kwargs))
         except Exception as error:
-            if not _is_out_of_memory(error):
+            if not is_out_of_memory(error):
                 raise
         self.cache.clear()
         gc.collect()
@@ -447,10 +448,6 @@ class _Run:
 def _hash(data: Any) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
 
 
 __all__ = ["Executor", "Problem", "RunResult"]

@@ -14,6 +14,12 @@ class NotEnoughMemory(NodeInputError, MemoryError):
     executor frees its cache and asks once more before reporting it."""
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """A MemoryError, or a device's out-of-memory error (torch's OutOfMemoryError),
+    recognised without importing torch."""
+    return isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
+
+
 def _meminfo_available() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

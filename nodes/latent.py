@@ -23,6 +23,7 @@ from nodegraph.types import IMAGE, LATENT, MASK, MODEL, NOISE, VAE
 
 from .devices import torch_device
 from .sampling import INPAINT_POSTERIOR, POSTERIOR_DRAW, NoiseSource
+from .tiling import tiled_apply
 
 if TYPE_CHECKING:
     import torch
@@ -214,59 +215,6 @@ def inpaint_encode(vae: VaeHandle, image: torch.Tensor, mask: torch.Tensor, keep
 
 def _decode(model: Any, z: torch.Tensor) -> torch.Tensor:
     return model.decode(z, return_dict=False)[0]
-
-
-def _ramp(length: int, overlap: int, start_edge: bool, end_edge: bool) -> torch.Tensor:
-    import torch
-
-    w = torch.ones(length)
-    if overlap > 0:
-        ramp = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
-        if not start_edge:
-            w[:overlap] = ramp
-        if not end_edge:
-            w[-overlap:] = ramp.flip(0)
-    return w
-
-
-def _starts(size: int, tile: int, overlap: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    stride = tile - overlap
-    starts = [*list(range(0, size - tile, stride)), size - tile]
-    return sorted(set(starts))
-
-
-def tiled_apply(fn: Any, x: torch.Tensor, cells: tuple[int, int], in_scale: int,
-                out_scale: int, tile: int, overlap: int, check: Any = None) -> torch.Tensor:
-    """Apply ``fn`` (a VAE encoder or decoder) to overlapping tiles of ``x`` and blend the
-    results with linear ramps, so memory is bounded by the tile size, not the image size.
-    Tiles are laid out on the latent grid (``cells`` = its height and width; ``tile`` and
-    ``overlap`` in cells); ``x`` has ``in_scale`` and the output ``out_scale`` pixels per
-    cell (decode: 1 and the VAE factor; encode: the factor and 1)."""
-    import torch
-
-    h, w = cells
-    out = weight = None
-    ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
-    for y in ys:
-        for x0 in xs:
-            if check is not None:
-                check()
-            piece = fn(x[:, :, y * in_scale:(y + tile) * in_scale,
-                         x0 * in_scale:(x0 + tile) * in_scale]).float()
-            th, tw = piece.shape[-2:]
-            wy = _ramp(th, overlap * out_scale, y == 0, y + tile >= h).to(x.device)
-            wx = _ramp(tw, overlap * out_scale, x0 == 0, x0 + tile >= w).to(x.device)
-            mask = (wy[:, None] * wx[None, :])[None, None]
-            if out is None:
-                size = (h * out_scale, w * out_scale)
-                out = torch.zeros(x.shape[0], piece.shape[1], *size, device=x.device)
-                weight = torch.zeros(1, 1, *size, device=x.device)
-            py, px = y * out_scale, x0 * out_scale
-            out[:, :, py:py + th, px:px + tw] += piece * mask
-            weight[:, :, py:py + th, px:px + tw] += mask
-    return out / weight
 
 
 def _tiling(tiled: bool, tile_size: int, overlap: int, factor: int,

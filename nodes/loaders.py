@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nodegraph.context import NodeInputError
+from nodegraph.memory import is_out_of_memory
 from nodegraph.registry import EnumParam, FloatParam, Input, Output, node
 from nodegraph.types import CLIP, MODEL, VAE
 
@@ -298,7 +299,7 @@ def load_checkpoint_node(checkpoint: str) -> tuple[ModelHandle, ClipHandle, VaeH
     except (FileNotFoundError, CheckpointError) as error:
         raise NodeInputError("checkpoint", str(error)) from None
     except Exception as error:
-        if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        if is_out_of_memory(error):
             raise  # the executor frees its cache and retries
         raise NodeInputError("checkpoint", f"cannot load {checkpoint}: "
                              f"{type(error).__name__}: {error}") from None

@@ -15,6 +15,7 @@ from nodegraph.types import IMAGE, UPSCALE_MODEL
 
 from .. import model_files
 from ..devices import compute_dtype, torch_device
+from ..tiling import tiled_apply
 
 if TYPE_CHECKING:
     import torch
@@ -74,28 +75,11 @@ def upscale_tiled(descriptor: Any, image: torch.Tensor, tile: int, overlap: int,
                   check: Any = None) -> torch.Tensor:
     """Run ``descriptor`` over [B,3,H,W] in tiles of ``tile`` pixels overlapping by
     ``overlap``, blending the overlaps linearly."""
-    import torch
-
-    from ..latent import _ramp, _starts
-
-    b, c, h, w = image.shape
-    scale = int(descriptor.scale)
+    h, w = image.shape[-2:]
     if tile <= 0 or (h <= tile and w <= tile):
         return descriptor(image)
-    out = torch.zeros(b, c, h * scale, w * scale, device=image.device)
-    weight = torch.zeros(1, 1, h * scale, w * scale, device=image.device)
-    for y in _starts(h, tile, overlap):
-        for x in _starts(w, tile, overlap):
-            if check is not None:
-                check()
-            piece = descriptor(image[:, :, y:y + tile, x:x + tile]).float()
-            th, tw = piece.shape[-2:]
-            wy = _ramp(th, overlap * scale, y == 0, y + tile >= h).to(image.device)
-            wx = _ramp(tw, overlap * scale, x == 0, x + tile >= w).to(image.device)
-            mask = (wy[:, None] * wx[None, :])[None, None]
-            out[:, :, y * scale:y * scale + th, x * scale:x * scale + tw] += piece * mask
-            weight[:, :, y * scale:y * scale + th, x * scale:x * scale + tw] += mask
-    return out / weight
+    return tiled_apply(descriptor, image, (h, w), 1, int(descriptor.scale), tile, overlap,
+                       check)
 
 
 @node("image.UpscaleWithModel", "Upscale image (model)", "image",
