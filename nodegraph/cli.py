@@ -255,16 +255,21 @@ def _run(args: argparse.Namespace, host: Host) -> int:
     registry = _registry(host)
     graph, document_problems = load_document(args.workflow, registry)
     folder = base_dir(args.workflow)
+    set_by = {}
     for text in args.set:
         node_ref, name, value = _split_assignment(text, "--set")
         node, param = _resolve(graph, registry, node_ref, name, "--set")
         graph.set_param(node.id, name, _parse_value(param, node, value, "--set"))
+        set_by[(node.id, name)] = text
     axes = []
     for text in args.sweep:
         node_ref, name, values = _split_assignment(text, "--sweep")
         node, param = _resolve(graph, registry, node_ref, name, "--sweep")
         parsed = [_parse_value(param, node, v, "--sweep") for v in values.split(",")]
         axes.append([(node.id, name, v) for v in parsed])
+        if (node.id, name) in set_by:
+            raise UsageError(f"--set {set_by[node.id, name]!r} and --sweep {text!r} both give "
+                             f"{node.label()} param {name!r}; keep one")
     first = graph.copy()  # checked as the first run will see it (--set and --sweep applied)
     for node_id, name, value in (axis[0] for axis in axes):
         first.set_param(node_id, name, value)

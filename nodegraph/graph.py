@@ -369,7 +369,12 @@ class Graph:
         if matches:
             ids = ", ".join(n.id for n in matches)
             raise GraphError(f"title {ref!r} is used by several nodes ({ids}); use a node id")
-        raise GraphError(f"no node has id or title {ref!r}")
+        import difflib
+
+        titles = sorted({n.title for n in self.nodes.values() if n.title})
+        close = difflib.get_close_matches(ref, titles, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise GraphError(f"no node has id or title {ref!r}{hint}")
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes.values())

@@ -9,6 +9,7 @@ Statuses: ``queued``, ``running``, ``cached``, ``done``, ``failed`` (it raised),
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ class RunSummary:
     finished: ev.RunFinished | None = None
     failures: list[ev.NodeFailed] = field(default_factory=list)
     node_times: list[ev.NodeFinished] = field(default_factory=list)
+    cancelled_seconds: float = 0.0  # what the node stopped by a cancel had run
 
 
 Listener = Callable[[set[str]], None]
@@ -56,6 +58,7 @@ class RunStates:
         self.nodes: dict[str, NodeRunState] = {}
         self.summary = RunSummary()
         self._listeners: list[Listener] = []
+        self._started: dict[str, float] = {}  # running node -> perf_counter at its start
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -127,11 +130,17 @@ class RunStates:
                 changed.add(node_id)
             elif state.status == "running":  # stopped by the cancel
                 state.status, state.progress, state.preview = "cancelled", None, None
+                started = self._started.get(node_id)
+                if started is not None:
+                    state.seconds = time.perf_counter() - started
+                    self.summary.cancelled_seconds += state.seconds
                 changed.add(node_id)
+        self._started.clear()
         return changed
 
     def _node_started(self, event: ev.NodeStarted) -> set[str]:
         _reset(self.state(event.node_id), "running")
+        self._started[event.node_id] = time.perf_counter()
         return {event.node_id}
 
     def _node_progress(self, event: ev.NodeProgress) -> set[str]:

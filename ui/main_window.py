@@ -510,7 +510,7 @@ class MainWindow(QMainWindow):
         reading the snapshot)."""
         wall = max(event.seconds, time.perf_counter() - self.runs.started_at)
         times = self.run_states.summary.node_times
-        nodes = sum(e.seconds for e in times)
+        nodes = sum(e.seconds for e in times) + self.run_states.summary.cancelled_seconds
         parts: dict[str, float] = {}
         for finished in times:
             for name, seconds in finished.parts:

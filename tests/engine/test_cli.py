@@ -373,3 +373,15 @@ def test_a_report_may_go_into_the_output_folder_made_by_the_run(workflow, tmp_pa
     assert main(["run", str(workflow), "-o", str(out), "--report", str(out / "report.json")]) == 0
     [run] = json.loads((out / "report.json").read_text())["runs"]
     assert run["files"] == [str(out / "cli_00001.png")]
+
+
+def test_set_and_sweep_of_one_param_are_refused_and_node_typos_get_a_suggestion(tmp_path, capsys):
+    graph = Graph()
+    graph.add_node("image.Solid", {"width": 8, "height": 8}, title="Count")
+    path = tmp_path / "wf.json"
+    save(graph, path)
+    code = main(["run", str(path), "--set", "Count.width=2", "--sweep", "Count.width=3,4"])
+    assert code == 2
+    assert "both give Count (#1) param 'width'; keep one" in capsys.readouterr().err
+    assert main(["run", str(path), "--set", "Cuont.width=2"]) == 2
+    assert "no node has id or title 'Cuont' (did you mean 'Count'?)" in capsys.readouterr().err

@@ -62,6 +62,9 @@ def test_cancel_leaves_the_running_node_cancelled_with_no_progress(executor):
     assert states.nodes[slow.id].status == "cancelled"
     assert states.nodes[slow.id].progress is None and states.nodes[slow.id].preview is None
     assert states.nodes[sink.id].status is None  # queued, never reached
+    # the time the stopped node ran counts as node time, not as engine time
+    assert states.nodes[slow.id].seconds >= 3 * 0.01
+    assert states.summary.cancelled_seconds == states.nodes[slow.id].seconds
 
 
 def test_images_are_stale_until_the_next_run_renews_them(executor):
