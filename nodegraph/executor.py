@@ -174,8 +174,7 @@ class Executor:
         if options.base_dir is not None:  # recorded in saved images: re-runs find files
             run_info.setdefault("base_dir", str(options.base_path.resolve()))
         run = _Run(self, graph, order, targets, run_id, emit, cancel, run_info,
-                   keep_values, options)
-        run.invalid = invalid
+                   keep_values, options, invalid)
         emit(RunStarted(run_id, tuple(order)))
         result = run.execute()
         result.total_seconds = time.perf_counter() - started
@@ -206,9 +205,11 @@ class _Run:
 
     def __init__(self, executor: Executor, graph: Graph, order: list[str], targets: set[str],
                  run_id: int, emit: Callable[[Event], None], cancel: CancelToken,
-                 run_info: dict[str, Any], keep_values: bool, options: RunOptions) -> None:
-        self.executor, self.graph, self.order, self.targets = executor, graph, order, targets
+                 run_info: dict[str, Any], keep_values: bool, options: RunOptions,
+                 invalid: dict[str, Problem]) -> None:
+        self.graph, self.order, self.targets = graph, order, targets
         self.options = options
+        self.invalid = invalid  # nodes a partial run fails up front, with their problem
         self.key_salt = options.cache_key_part()
         self.registry, self.cache = executor.registry, executor.cache
         self.emit, self.cancel, self.run_info = emit, cancel, run_info
@@ -222,7 +223,6 @@ class _Run:
             for src in {link.src for link in links.values()}:
                 self.remaining[src] += 1
         self._workflow: dict[str, Any] | None = None
-        self.invalid: dict[str, Problem] = {}  # nodes a partial run fails up front
 
     @property
     def workflow(self) -> dict[str, Any]:

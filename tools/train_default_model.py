@@ -32,6 +32,7 @@ T0 = time.time()  # the time budget counts from here (before the heavy imports)
 
 import argparse  # noqa: E402
 import copy  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
@@ -483,10 +484,9 @@ def gen_state(g: torch.Generator):
 def save_state(state_dir: Path | None, name: str, payload: dict) -> None:
     if state_dir is None:
         return
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / f".{name}.pt.tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, state_dir / f"{name}.pt")
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomic(state_dir / f"{name}.pt", buffer.getvalue())
 
 
 def load_state(state_dir: Path | None, name: str):

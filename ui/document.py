@@ -18,11 +18,12 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
+from nodegraph.files import write_atomic
 from nodegraph.graph import Graph
 from nodegraph.links import LinkRules
 from nodegraph.problems import Problem
 from nodegraph.registry import Registry
-from nodegraph.workflow import dumps, load, save, write_atomic
+from nodegraph.workflow import dumps, load, save
 
 
 class Document(QObject):

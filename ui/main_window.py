@@ -483,15 +483,7 @@ class MainWindow(QMainWindow):
             if item is None:
                 continue
             state = self.run_states.nodes.get(node_id) or NodeRunState()
-            problem = state.problem
-            if (state.status, problem, state.seconds) != item.shown_run_state:
-                item.set_state(state.status, message=problem.message if problem else "",
-                               field=problem.field if problem else None,
-                               traceback=(problem.traceback or "") if problem else "",
-                               seconds=state.seconds, parts=state.parts)
-                item.shown_run_state = (state.status, problem, state.seconds)
-                if state.status == "skipped":
-                    item.setToolTip(state.reason)
+            item.show_run_state(state)
             shown = self._shown_images.get(node_id)
             if state.images and (shown is None or shown[0] is not state.images):
                 images = [qimage_from_array(a) for a in state.images]

@@ -23,6 +23,8 @@ from . import theme
 from .widgets import format_value
 
 if TYPE_CHECKING:
+    from nodegraph.run_state import NodeRunState
+
     from .canvas import Canvas
 
 WIDTH = 220.0
@@ -144,7 +146,7 @@ class NodeItem(QGraphicsItem):
         self.traceback: str = ""
         self.images: list[QImage] = []
         self.stale = False  # the images are from an earlier run than the latest
-        self.shown_run_state: tuple = (None, None, None)  # (status, problem, seconds) shown
+        self._shown_run_state: tuple = (None, None, None)  # (status, problem, seconds)
         self.preview: QImage | None = None
         self.layout = Layout(WIDTH, TITLE_H)
         self._rect = QRectF()
@@ -328,6 +330,21 @@ class NodeItem(QGraphicsItem):
         if relayout:
             self.relayout()
         self.update()
+
+    def show_run_state(self, state: NodeRunState) -> None:
+        """Show the run-state model's entry for this node (status, time, problem); a
+        progress step of the same status changes none of these and costs nothing here."""
+        shown = (state.status, state.problem, state.seconds)
+        if shown == self._shown_run_state:
+            return
+        self._shown_run_state = shown
+        problem = state.problem
+        self.set_state(state.status, message=problem.message if problem else "",
+                       field=problem.field if problem else None,
+                       traceback=(problem.traceback or "") if problem else "",
+                       seconds=state.seconds, parts=state.parts)
+        if state.status == "skipped":
+            self.setToolTip(state.reason)
 
     def set_progress(self, step: int, total: int, preview: QImage | None) -> None:
         """Progress, and the live preview: drawn over the node's body while it runs, so

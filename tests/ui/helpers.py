@@ -127,3 +127,16 @@ def drop_mime(window, mime, point: QPoint | None = None) -> None:
                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(viewport, drop)
     assert drop.isAccepted()
+
+
+def solid_into_preview(qtbot, window, preview_x: int = 450,
+                       size: str | None = "8") -> tuple[str, str]:
+    """Add Solid colour -> Preview image through the editor (a ``size`` x ``size``
+    image unless None: the default size); returns their node ids."""
+    solid = quick_add(qtbot, window, "solid", QPoint(100, 80))
+    preview = quick_add(qtbot, window, "preview", QPoint(preview_x, 80))
+    wire(window, solid, "image", preview, "images")
+    if size is not None:
+        type_into_field(qtbot, window, solid, "width", size)
+        type_into_field(qtbot, window, solid, "height", size)
+    return solid, preview

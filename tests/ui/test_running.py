@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QPlainTextEdit
 
 from nodegraph import events as ev
 
-from .helpers import quick_add, type_into_field, vp, wire
+from .helpers import quick_add, solid_into_preview, type_into_field, vp, wire
 from .test_build_and_run import run_and_wait
 
 
@@ -113,11 +113,7 @@ def test_an_invalid_graph_is_rejected_with_the_problem_on_the_node(qtbot, make_w
 def test_after_cancel_nothing_looks_running_and_old_images_are_marked_stale(qtbot, make_window):
     window = make_window()
     slow = quick_add(qtbot, window, "slow counter", QPoint(150, 450))
-    solid = quick_add(qtbot, window, "solid", QPoint(100, 80))
-    preview = quick_add(qtbot, window, "preview", QPoint(500, 80))
-    wire(window, solid, "image", preview, "images")
-    type_into_field(qtbot, window, solid, "width", "8")
-    type_into_field(qtbot, window, solid, "height", "8")
+    solid, preview = solid_into_preview(qtbot, window, preview_x=500)
     window.canvas.editor.set_param(slow, "steps", 2)
     run_and_wait(qtbot, window)
     assert window.last_run.status == "finished"
@@ -150,12 +146,8 @@ def test_after_cancel_nothing_looks_running_and_old_images_are_marked_stale(qtbo
 
 def test_an_unconnected_preview_is_marked_and_the_rest_runs(qtbot, make_window):
     window = make_window()
-    solid = quick_add(qtbot, window, "solid", QPoint(100, 80))
-    preview = quick_add(qtbot, window, "preview", QPoint(450, 80))
+    _solid, preview = solid_into_preview(qtbot, window)
     dangling = quick_add(qtbot, window, "preview", QPoint(450, 420))
-    wire(window, solid, "image", preview, "images")
-    type_into_field(qtbot, window, solid, "width", "8")
-    type_into_field(qtbot, window, solid, "height", "8")
     run_and_wait(qtbot, window)
     assert window.images[preview][0].width() == 8  # the rest ran
     item = window.canvas.nodes[dangling]
@@ -171,9 +163,7 @@ def test_the_run_time_is_accounted_for_in_the_status_bar(qtbot, make_window):
     import re
 
     window = make_window()
-    solid = quick_add(qtbot, window, "solid", QPoint(100, 80))
-    preview = quick_add(qtbot, window, "preview", QPoint(450, 80))
-    wire(window, solid, "image", preview, "images")
+    solid, _preview = solid_into_preview(qtbot, window, size=None)
     run_and_wait(qtbot, window)
     message = window.statusBar().currentMessage()
     found = re.search(r"Run finished in ([\d.]+) s: nodes ([\d.]+) s; engine ([\d.]+) s; "
